@@ -1,0 +1,5 @@
+import sys
+
+from flowstudio.cli import main
+
+sys.exit(main())

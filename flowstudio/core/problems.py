@@ -1,0 +1,45 @@
+"""Validation problems: errors as values with an address (node, port or field), a message and a hint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    node_id: str | None = None
+    field: str | None = None  # a param name or a port name
+    hint: str = ""
+    severity: Severity = "error"
+
+    def format(self, source: str | None = None) -> str:
+        """One line: `file: node 'sft', field 'lr': message (hint: ...)`."""
+        parts = []
+        if source:
+            parts.append(f"{source}:")
+        where = []
+        if self.node_id is not None:
+            where.append(f"node '{self.node_id}'")
+        if self.field is not None:
+            where.append(f"field '{self.field}'")
+        if where:
+            parts.append(", ".join(where) + ":")
+        parts.append(self.message)
+        text = " ".join(parts)
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        if self.severity == "warning":
+            text = "warning: " + text
+        return text
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]

@@ -1,0 +1,232 @@
+"""Stub node types for testing the core and the engine without torch. Not shipped.
+
+They do real (tiny) work: numbers are added, "models" are directories with a JSON file, the
+trainer writes checkpoints and honours cancel, so the engine can be tested end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from flowstudio.core.flow import EdgeSpec, Flow, NodeSpec
+from flowstudio.core.node import Node, NodeParams, PathField, Port, Ports, Resources
+from flowstudio.core.ports import Any as AnyValue
+from flowstudio.core.ports import Dataset, Model, Number, PreferenceDataset, RewardModel, Text
+from flowstudio.core.registry import NodeRegistry
+from flowstudio.core.values import Artifact
+
+
+class Const(Node):
+    type = "stub.const"
+    title = "Constant"
+    category = "Stub"
+
+    class Outputs(Ports):
+        value = Port(Number)
+
+    class Params(NodeParams):
+        value: float = Field(0.0, description="The number")
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        return {"value": params.value}
+
+
+class Add(Node):
+    type = "stub.add"
+    title = "Add"
+    category = "Stub"
+
+    class Inputs(Ports):
+        a = Port(Number)
+        b = Port(Number, optional=True)
+
+    class Outputs(Ports):
+        value = Port(Number)
+
+    class Params(NodeParams):
+        bias: float = Field(0.0, ge=-100, le=100, description="Added to the sum")
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        return {"value": inputs.a + (inputs.b or 0.0) + params.bias}
+
+
+class Sum(Node):
+    type = "stub.sum"
+    title = "Sum"
+    category = "Stub"
+
+    class Inputs(Ports):
+        values = Port(Number, multiple=True)
+
+    class Outputs(Ports):
+        value = Port(Number)
+
+    def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+        return {"value": float(sum(inputs.values))}
+
+
+class Echo(Node):
+    type = "stub.echo"
+    title = "Echo"
+    category = "Stub"
+    legacy_ids = ("stub.old_echo",)
+
+    class Inputs(Ports):
+        value = Port(AnyValue)
+
+    class Outputs(Ports):
+        text = Port(Text)
+
+    def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+        return {"text": str(inputs.value)}
+
+
+class MakeModel(Node):
+    """A 'model' is a directory with weights.json; it needs a (fake) GPU when one exists."""
+
+    type = "stub.model"
+    title = "Make model"
+    category = "Stub"
+    resources = Resources(gpus=1, worker=True)
+
+    class Inputs(Ports):
+        data = Port(Dataset, optional=True)
+
+    class Outputs(Ports):
+        model = Port(Model)
+
+    class Params(NodeParams):
+        size: int = Field(4, ge=1, le=1024, description="Number of weights")
+        sleep: float = Field(0.0, ge=0, description="Seconds to sleep (to test concurrency)")
+        path: str = PathField("", "An optional file the node reads", kind="file")
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        started = time.time()
+        time.sleep(params.sleep)
+        out = Path(ctx.work_dir) / "model"
+        out.mkdir(parents=True, exist_ok=True)
+        info = {"weights": [0.0] * params.size, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                "pid": os.getpid(), "started": started, "finished": time.time()}
+        (out / "weights.json").write_text(json.dumps(info))
+        return {"model": Artifact("model", str(out), {"size": params.size})}
+
+
+class Train(Node):
+    """Steps slowly, checkpoints every step, stops on cancel and resumes from the last checkpoint."""
+
+    type = "stub.train"
+    title = "Train"
+    category = "Stub"
+    resources = Resources(gpus=1, worker=True)
+
+    class Inputs(Ports):
+        model = Port(Model)
+
+    class Outputs(Ports):
+        model = Port(Model)
+
+    class Params(NodeParams):
+        steps: int = Field(5, ge=1, le=10_000, description="Training steps")
+        step_seconds: float = Field(0.0, ge=0, description="Seconds per step")
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        ckpt = Path(ctx.checkpoint_dir) / "state.json"
+        state = json.loads(ckpt.read_text()) if ckpt.exists() else {"step": 0, "lineage": []}
+        if state["step"]:
+            state["lineage"].append(state["step"])  # resumed from here
+        while state["step"] < params.steps:
+            if ctx.cancelled():
+                ckpt.parent.mkdir(parents=True, exist_ok=True)
+                ckpt.write_text(json.dumps(state))
+                from flowstudio.core.errors import RunCancelled
+
+                raise RunCancelled(f"stopped at step {state['step']}")
+            time.sleep(params.step_seconds)
+            state["step"] += 1
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            ckpt.write_text(json.dumps(state))
+            ctx.metric("loss", 1.0 / state["step"], step=state["step"])
+            ctx.progress(state["step"], params.steps)
+        out = Path(ctx.work_dir) / "model"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "trained.json").write_text(json.dumps(state))
+        return {"model": Artifact("model", str(out), {"steps": state["step"], "lineage": state["lineage"]})}
+
+
+class Fail(Node):
+    type = "stub.fail"
+    title = "Fail"
+    category = "Stub"
+    resources = Resources(worker=True)
+
+    class Inputs(Ports):
+        value = Port(AnyValue, optional=True)
+
+    class Outputs(Ports):
+        value = Port(Number)
+
+    class Params(NodeParams):
+        mode: str = Field("raise", pattern="^(raise|kill|exit)$", description="raise, kill (SIGKILL itself) or exit")
+        message: str = "stub failure"
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        ctx.log("about to fail")
+        if params.mode == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if params.mode == "exit":
+            os._exit(3)
+        raise RuntimeError(params.message)
+
+
+class Score(Node):
+    type = "stub.score"
+    title = "Score"
+    category = "Stub"
+
+    class Inputs(Ports):
+        reward_model = Port(RewardModel)
+        data = Port(PreferenceDataset)
+
+    class Outputs(Ports):
+        score = Port(Number)
+
+    def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+        return {"score": 1.0}
+
+
+class Random(Node):
+    """Not cacheable: always runs."""
+
+    type = "stub.random"
+    title = "Random"
+    category = "Stub"
+    cacheable = False
+
+    class Outputs(Ports):
+        value = Port(Number)
+
+    def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+        return {"value": float(int.from_bytes(os.urandom(2), "little"))}
+
+
+STUB_TYPES: list[type[Node]] = [Const, Add, Sum, Echo, MakeModel, Train, Fail, Score, Random]
+
+
+def stub_registry() -> NodeRegistry:
+    return NodeRegistry(STUB_TYPES)
+
+
+def make_flow(nodes: list[tuple[str, str, dict[str, Any]]], edges: list[tuple[str, str]]) -> Flow:
+    """A small graph builder: nodes as (id, type, params), edges as ("a.out", "b.in")."""
+    return Flow(
+        name="test",
+        nodes=[NodeSpec(id=i, type=t, params=p, position=(100.0 * k, 0.0)) for k, (i, t, p) in enumerate(nodes)],
+        edges=[EdgeSpec(source=s, target=d) for s, d in edges],
+    )
