@@ -167,6 +167,8 @@ def connection_problem(flow: Flow, registry: NodeRegistry, source: str, target: 
     dst_id, dst_port = target.split(".", 1)
     if src_id == dst_id:
         return "a node cannot feed itself"
+    if any(e.source == source and e.target == target for e in flow.edges):
+        return "already connected"
     src, dst = flow.node(src_id), flow.node(dst_id)
     if src is None or dst is None:
         return "no such node"
