@@ -1,0 +1,118 @@
+"""Dataset formats: detect which one a table of columns is, rename columns to canonical names, validate rows.
+
+Canonical formats (the `format` in a Dataset artifact's meta) and their columns:
+- "preference":         chosen, rejected, and optionally prompt (strings, or lists of chat messages)
+- "messages":           messages (a list of {"role", "content"})
+- "prompt_completion":  prompt, completion (strings, or lists of chat messages)
+- "qa":                 question, answer
+- "text":               text
+Other columns are kept. A column mapping ("instruction=prompt, output=completion") renames first; a few
+common aliases (instruction, response, output, conversations, query) are recognised when no mapping is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flowstudio.core.errors import NodeRunError
+
+FORMATS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # format: (required columns, optional columns); checked in this order
+    "preference": (("chosen", "rejected"), ("prompt",)),
+    "messages": (("messages",), ()),
+    "prompt_completion": (("prompt", "completion"), ()),
+    "qa": (("question", "answer"), ()),
+    "text": (("text",), ()),
+}
+ALIASES = {"instruction": "prompt", "response": "completion", "output": "completion", "conversations": "messages",
+           "query": "question", "content": "text"}
+EXPECTED = "; ".join(f"{name}: {' + '.join(req)}" + (f" (+ {', '.join(opt)})" if opt else "")
+                     for name, (req, opt) in FORMATS.items())
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """"a=b, c=d" (or one pair a line) to {"a": "b", "c": "d"}."""
+    mapping: dict[str, str] = {}
+    for part in text.replace("\n", ",").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise NodeRunError(f"column mapping entry {part.strip()!r} is not `source=target`", field="column_mapping",
+                               hint="write e.g. `instruction=prompt, output=completion`")
+        src, dst = (s.strip() for s in part.split("=", 1))
+        if not src or not dst:
+            raise NodeRunError(f"column mapping entry {part.strip()!r} is incomplete", field="column_mapping")
+        mapping[src] = dst
+    return mapping
+
+
+def renames(columns: Sequence[str], mapping: Mapping[str, str]) -> dict[str, str]:
+    """Which columns to rename: the user's mapping, else aliases for canonical names that are missing."""
+    for src in mapping:
+        if src not in columns:
+            raise NodeRunError(f"column mapping names {src!r}, which the data does not have",
+                               field="column_mapping", hint="columns found: " + ", ".join(columns))
+    if mapping:
+        return dict(mapping)
+    out = {}
+    for alias, canonical in ALIASES.items():
+        if alias in columns and canonical not in columns and canonical not in out.values():
+            out[alias] = canonical
+    return out
+
+
+def detect_format(columns: Sequence[str]) -> str | None:
+    cols = set(columns)
+    for name, (required, _optional) in FORMATS.items():
+        if cols.issuperset(required):
+            return name
+    return None
+
+
+def require_format(columns: Sequence[str], wanted: str | None = None, field: str = "format") -> str:
+    """The detected format, or a NodeRunError naming the columns found and the formats expected."""
+    found = detect_format(columns)
+    if found is None:
+        raise NodeRunError(f"the columns {list(columns)} fit no known dataset format", field=field,
+                           hint=f"expected one of — {EXPECTED}; rename columns with the column mapping "
+                                "(e.g. `instruction=prompt, output=completion`)")
+    if wanted and wanted != "auto" and found != wanted:
+        required = " + ".join(FORMATS[wanted][0])
+        raise NodeRunError(f"the data looks like {found!r} (columns {list(columns)}), not {wanted!r}", field=field,
+                           hint=f"{wanted} needs the columns {required}; use the column mapping or format=auto")
+    return found
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(m, dict) and "role" in m and "content" in m for m in value)
+
+
+def validate_rows(fmt: str, rows: Sequence[Mapping[str, Any]], field: str = "path") -> None:
+    """Check the first rows of the data have the right value types; name the row and column on failure."""
+    required, optional = FORMATS[fmt]
+    for i, row in enumerate(rows):
+        for col in (*required, *[c for c in optional if c in row]):
+            value = row.get(col)
+            if fmt == "messages":
+                ok = _is_messages(value) and len(value) > 0
+                expected = "a non-empty list of {role, content} messages"
+            elif fmt in ("preference", "prompt_completion"):
+                ok = isinstance(value, str) or _is_messages(value)
+                expected = "a string or a list of {role, content} messages"
+            else:
+                ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+                expected = "a string"
+            if not ok:
+                raise NodeRunError(f"row {i}, column {col!r}: expected {expected}, got {str(value)[:80]!r}",
+                                   field=field, hint=f"fix the data or map another column to {col!r}")
+
+
+def is_conversational(rows: Sequence[Mapping[str, Any]], fmt: str) -> bool:
+    if not rows:
+        return False
+    row = rows[0]
+    if fmt == "messages":
+        return True
+    col = {"preference": "chosen", "prompt_completion": "prompt"}.get(fmt)
+    return bool(col and _is_messages(row.get(col)))
