@@ -1,0 +1,126 @@
+"""Pulling structured values out of model text: JSON, a regex group, or a fenced code block."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"(?P<fence>```+|~~~+)[ \t]*(?P<lang>[\w+#.\-]*)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)|\Z)",
+                    re.DOTALL)
+
+
+class ParseError(ValueError):
+    """Nothing matched; the message says what was looked for and shows the start of the text."""
+
+
+def preview(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[:limit] + "...")
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of every fenced block; an unclosed last fence runs to the end of the text."""
+    return [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(text)]
+
+
+def extract_code(text: str, language: str = "", index: int = 0) -> str:
+    blocks = code_blocks(text)
+    if language:
+        wanted = language.lower()
+        aliases = {"python": {"python", "py", "python3"}, "json": {"json", "jsonc"}, "bash": {"bash", "sh", "shell"}}
+        names = aliases.get(wanted, {wanted})
+        blocks = [b for b in blocks if b[0] in names]
+    if not blocks:
+        what = f"```{language} code block" if language else "fenced code block (```)"
+        raise ParseError(f"no {what} in the text: {preview(text)}")
+    if index >= len(blocks) or index < -len(blocks):
+        raise ParseError(f"the text has {len(blocks)} matching code block(s); block {index} does not exist")
+    return blocks[index][1]
+
+
+def extract_json(text: str, want: str = "any") -> Any:
+    """The first JSON value (object or array; `want` "object"/"array" narrows it) in the text.
+
+    Fenced ```json blocks are tried first, then every `{` / `[` from left to right with a real JSON
+    decoder (so braces inside strings are handled); the whole text is tried when it is bare JSON.
+    """
+    openers = {"any": "{[", "object": "{", "array": "["}[want]
+    decoder = json.JSONDecoder()
+    candidates = [body for lang, body in code_blocks(text) if lang in ("json", "jsonc", "")]
+    for body in candidates:
+        try:
+            value = json.loads(body)
+        except ValueError:
+            continue
+        if _kind_ok(value, want):
+            return value
+    stripped = text.strip()
+    try:
+        value = json.loads(stripped)
+        if _kind_ok(value, want):
+            return value
+    except ValueError:
+        pass
+    for i, ch in enumerate(text):
+        if ch in openers:
+            try:
+                value, _ = decoder.raw_decode(text, i)
+            except ValueError:
+                continue
+            if _kind_ok(value, want):
+                return value
+    what = {"any": "JSON object or array", "object": "JSON object", "array": "JSON array"}[want]
+    raise ParseError(f"no {what} in the text: {preview(text)}")
+
+
+def _kind_ok(value: Any, want: str) -> bool:
+    if want == "object":
+        return isinstance(value, dict)
+    if want == "array":
+        return isinstance(value, list)
+    return isinstance(value, dict | list)
+
+
+def select_path(value: Any, path: str) -> Any:
+    """`answer`, `items.0.name`: follow keys and list indexes through parsed JSON."""
+    current = value
+    for part in [p for p in path.split(".") if p]:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and re.fullmatch(r"-?\d+", part) and -len(current) <= int(part) < len(current):
+            current = current[int(part)]
+        else:
+            keys = list(current) if isinstance(current, dict) else f"{len(current)} items" \
+                if isinstance(current, list) else type(current).__name__
+            raise ParseError(f"the JSON has no {part!r} on the path {path!r} (there: {keys})")
+    return current
+
+
+def compile_regex(pattern: str, ignore_case: bool, multiline: bool, dotall: bool) -> re.Pattern[str]:
+    flags = (re.IGNORECASE if ignore_case else 0) | (re.MULTILINE if multiline else 0) | (re.DOTALL if dotall else 0)
+    return re.compile(pattern, flags)
+
+
+def extract_regex(text: str, regex: re.Pattern[str], group: str = "", all_matches: bool = False) -> Any:
+    """Group `group` (a number or a name; by default the first group, or the whole match without groups)."""
+
+    def pick(match: re.Match[str]) -> str:
+        if group == "":
+            return match.group(1) if regex.groups else match.group(0)
+        key: int | str = int(group) if group.isdigit() else group
+        return match.group(key) or ""
+
+    if group and not group.isdigit() and group not in regex.groupindex:
+        raise ParseError(f"the pattern has no group named {group!r}")
+    if group.isdigit() and int(group) > regex.groups:
+        raise ParseError(f"the pattern has {regex.groups} group(s); group {group} does not exist")
+    if all_matches:
+        found = [pick(m) for m in regex.finditer(text)]
+        if not found:
+            raise ParseError(f"the pattern {regex.pattern!r} does not match the text: {preview(text)}")
+        return found
+    match = regex.search(text)
+    if match is None:
+        raise ParseError(f"the pattern {regex.pattern!r} does not match the text: {preview(text)}")
+    return pick(match)

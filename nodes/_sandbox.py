@@ -1,0 +1,189 @@
+"""Run a Python snippet in a separate process with limits: wall time, memory, output size, a scratch dir.
+
+The child gets a minimal environment (no secrets inherited from ours), runs in its own session (so a
+timeout kills everything it started), and its limits are set before the snippet's interpreter starts:
+a tiny bootstrap calls `setrlimit` and then `exec`s `python -I snippet.py`, so tracebacks stay clean and
+no `preexec_fn` runs in a threaded parent. This is a guard against accidents and runaway code, not a
+security boundary against a determined attacker (the snippet still sees the file system).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MB = 1024 * 1024
+
+_BOOTSTRAP = """\
+import os, resource, sys
+mem, cpu, fsize = (int(v) for v in sys.argv[1:4])
+for limit, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
+                     (resource.RLIMIT_CORE, 0)):
+    if value >= 0:
+        try:
+            resource.setrlimit(limit, (value, value))
+        except (ValueError, OSError):
+            pass
+os.execv(sys.executable, [sys.executable, "-I", "-X", "utf8", "-u", "snippet.py"])
+"""
+
+_SAFE_ENV_KEYS = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout_s: float = 10.0
+    memory_mb: int = 1024
+    max_output_chars: int = 20_000
+    max_file_mb: int = 100
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    stdout: str
+    stderr: str
+    exit_code: int
+    seconds: float
+    timed_out: bool = False
+    out_of_memory: bool = False
+    truncated: bool = False
+    signal: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.out_of_memory
+
+    def problem(self, limits: SandboxLimits) -> str | None:
+        """A one-line explanation when the snippet did not finish normally."""
+        if self.timed_out:
+            return f"the code ran longer than the time limit of {limits.timeout_s:g} s and was stopped"
+        if self.out_of_memory:
+            return f"the code used more than the memory limit of {limits.memory_mb} MB and was stopped"
+        if self.signal is not None:
+            name = signal.Signals(self.signal).name if self.signal in signal.Signals._value2member_map_ else self.signal
+            return f"the code was killed by signal {name}"
+        if self.exit_code != 0:
+            last = self.stderr.strip().splitlines()[-1:] or ["(no error output)"]
+            return f"the code exited with status {self.exit_code}: {last[0]}"
+        return None
+
+
+def minimal_env(scratch: Path) -> dict[str, str]:
+    """An environment with nothing from ours but locale settings: no tokens, keys or proxies."""
+    env = {key: os.environ[key] for key in _SAFE_ENV_KEYS if key in os.environ}
+    env.update({
+        "PATH": os.pathsep.join(p for p in ("/usr/local/bin", "/usr/bin", "/bin") if os.path.isdir(p)),
+        "HOME": str(scratch),
+        "TMPDIR": str(scratch),
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    })
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+class _Capped:
+    """Reads a pipe to the end, keeping at most `limit` characters (the rest is counted and dropped)."""
+
+    def __init__(self, stream: object, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        read = self.stream.read1 if hasattr(self.stream, "read1") else self.stream.read  # type: ignore[attr-defined]
+        byte_limit = self.limit * 4  # utf-8: at most 4 bytes a character
+        while True:
+            chunk = read(65536)
+            if not chunk:
+                break
+            room = byte_limit - self.kept
+            if room > 0:
+                self.chunks.append(chunk[:room])
+                self.kept += min(room, len(chunk))
+            self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self) -> tuple[str, bool]:
+        self.thread.join(timeout=5)
+        text = b"".join(self.chunks).decode("utf-8", errors="replace")
+        truncated = self.dropped > 0 or len(text) > self.limit
+        if truncated:
+            text = text[: self.limit] + f"\n... [output truncated after {self.limit} characters]"
+        return text, truncated
+
+
+def run_python(code: str, limits: SandboxLimits, *, stdin: str = "", scratch: Path | None = None) -> SandboxResult:
+    """Run `code` as a script in `scratch` (a fresh temporary directory when None, removed afterwards)."""
+    if scratch is None:
+        with tempfile.TemporaryDirectory(prefix="flowstudio-py-") as tmp:
+            return _run(code, limits, stdin, Path(tmp))
+    scratch.mkdir(parents=True, exist_ok=True)
+    return _run(code, limits, stdin, scratch)
+
+
+def _run(code: str, limits: SandboxLimits, stdin: str, scratch: Path) -> SandboxResult:
+    (scratch / "snippet.py").write_text(code, encoding="utf-8")
+    cpu = int(limits.timeout_s) + 2
+    args = [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, str(limits.memory_mb * MB), str(cpu),
+            str(limits.max_file_mb * MB)]
+    started = time.monotonic()
+    proc = subprocess.Popen(args, cwd=scratch, env=minimal_env(scratch), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            close_fds=True)
+    out, err = _Capped(proc.stdout, limits.max_output_chars), _Capped(proc.stderr, limits.max_output_chars)
+    threading.Thread(target=_feed, args=(proc, stdin), daemon=True).start()
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc)
+        proc.wait()
+    finally:
+        _kill_group(proc)  # anything the snippet left running in its session
+    seconds = time.monotonic() - started
+    stdout, cut_out = out.text()
+    stderr, cut_err = err.text()
+    code_ = proc.returncode
+    sig = -code_ if code_ < 0 else None
+    if sig == signal.SIGXCPU:
+        timed_out = True
+    oom = not timed_out and _looks_out_of_memory(stderr, code_)
+    return SandboxResult(stdout, stderr, code_, seconds, timed_out, oom, cut_out or cut_err,
+                         None if timed_out else sig)
+
+
+def _feed(proc: subprocess.Popen[bytes], stdin: str) -> None:
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin.encode("utf-8"))
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _looks_out_of_memory(stderr: str, exit_code: int) -> bool:
+    if exit_code == 0:
+        return False
+    tail = stderr.strip().splitlines()[-3:]
+    return any(line.startswith("MemoryError") or "Cannot allocate memory" in line
+               or "std::bad_alloc" in line for line in tail) or exit_code == -signal.SIGKILL and not stderr
