@@ -1,0 +1,215 @@
+"""The content-addressed artifact store: a node's outputs (and the files it wrote) by cache key.
+
+Key = sha256 of canonical JSON of: node type, node version, params (canonical, paths absolute),
+the keys of the node's inputs (the upstream node's key and port; for values from a node that is
+not cacheable, a fingerprint of the value itself), and fingerprints of the local files the params
+name (`PathField`s: content hash for files up to 4 MiB, size + mtime otherwise).
+
+Layout under `cache_dir()`:
+
+    entries/<k[:2]>/<key>/entry.json   outputs (JSON), metrics, node type, size, created
+    entries/<k[:2]>/<key>/files/       what the node wrote in ctx.work_dir (artifact paths point here)
+    tmp/                               entries being written (renamed into place atomically)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowstudio.core.paths import cache_dir
+
+SMALL_FILE_BYTES = 4 * 2**20
+MAX_DIR_FILES = 10_000
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint_path(path: Path) -> Any:
+    """A stable fingerprint of a local file or directory (what the cache key sees of it)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return {"missing": str(path)}
+    if path.is_file():
+        if st.st_size <= SMALL_FILE_BYTES:
+            return {"sha256": _file_hash(path), "size": st.st_size}
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    entries = []
+    for i, sub in enumerate(sorted(path.rglob("*"))):
+        if i >= MAX_DIR_FILES:
+            entries.append("...")
+            break
+        try:
+            sst = sub.stat()
+        except OSError:
+            continue
+        if sub.is_file():
+            entries.append([str(sub.relative_to(path)), sst.st_size, sst.st_mtime_ns])
+    return {"dir": digest(entries)}
+
+
+def value_fingerprint(value: Any) -> str:
+    """Fingerprint a JSON port value (artifacts include a fingerprint of what their path holds)."""
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            if v.get("__artifact__") is True:
+                return {"artifact": v.get("kind"), "meta": v.get("meta"), "files": fingerprint_path(Path(v["path"]))}
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+
+    return digest(walk(value))
+
+
+def compute_key(node_type: str, version: int, params: dict[str, Any], inputs: dict[str, list[str]],
+                files: dict[str, Any]) -> str:
+    return digest({"type": node_type, "version": version, "params": params, "inputs": inputs, "files": files})
+
+
+@dataclass
+class CacheEntry:
+    key: str
+    outputs: dict[str, Any]  # JSON outputs, artifact paths pointing into the store
+    metrics: dict[str, float]
+    path: Path
+
+
+def _dir_size(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def rewrite_paths(value: Any, old_root: Path, new_root: Path) -> Any:
+    """Point artifacts under `old_root` at the same place under `new_root`."""
+    old = str(old_root)
+    if isinstance(value, dict):
+        if value.get("__artifact__") is True:
+            path = str(value.get("path", ""))
+            if path == old or path.startswith(old + os.sep):
+                value = dict(value)
+                value["path"] = str(new_root) + path[len(old):]
+            return value
+        return {k: rewrite_paths(v, old_root, new_root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rewrite_paths(v, old_root, new_root) for v in value]
+    return value
+
+
+class ArtifactStore:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else cache_dir()
+
+    def _entry_dir(self, key: str) -> Path:
+        return self.root / "entries" / key[:2] / key
+
+    def get(self, key: str) -> CacheEntry | None:
+        entry_dir = self._entry_dir(key)
+        try:
+            data = json.loads((entry_dir / "entry.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        outputs = data.get("outputs", {})
+        if not _artifacts_exist(outputs):
+            return None  # someone removed files by hand: treat as a miss
+        with contextlib.suppress(OSError):
+            os.utime(entry_dir / "entry.json")  # last use, for a future LRU trim
+        return CacheEntry(key, outputs, data.get("metrics", {}), entry_dir)
+
+    def put(self, key: str, node_type: str, outputs: dict[str, Any], metrics: dict[str, float],
+            work_dir: Path | None, move: bool = True) -> CacheEntry:
+        """Store outputs; the files in `work_dir` move into the store and artifact paths follow them."""
+        final = self._entry_dir(key)
+        tmp = self.root / "tmp" / f"{key[:16]}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        files = final / "files"
+        if work_dir is not None and Path(work_dir).is_dir():
+            if move:
+                try:
+                    os.rename(work_dir, tmp / "files")
+                except OSError:
+                    shutil.copytree(work_dir, tmp / "files", symlinks=True)
+                    shutil.rmtree(work_dir, ignore_errors=True)
+            else:
+                shutil.copytree(work_dir, tmp / "files", symlinks=True)
+            outputs = rewrite_paths(outputs, Path(work_dir), files)
+        else:
+            (tmp / "files").mkdir()
+        record = {"key": key, "node_type": node_type, "outputs": outputs, "metrics": metrics,
+                  "created": time.time(), "size": _dir_size(tmp / "files")}
+        (tmp / "entry.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            # Another run stored the same key first: keep theirs (same inputs by construction).
+            existing = self.get(key)
+            if existing is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return existing
+            shutil.rmtree(final, ignore_errors=True)  # a broken entry: replace it
+            os.rename(tmp, final)
+        return CacheEntry(key, outputs, metrics, final)
+
+    # -- maintenance
+
+    def info(self) -> dict[str, Any]:
+        entries = 0
+        size = 0
+        by_type: dict[str, dict[str, int]] = {}
+        for entry_json in (self.root / "entries").glob("*/*/entry.json"):
+            try:
+                data = json.loads(entry_json.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            entries += 1
+            esize = int(data.get("size", 0))
+            size += esize
+            slot = by_type.setdefault(data.get("node_type", "?"), {"entries": 0, "bytes": 0})
+            slot["entries"] += 1
+            slot["bytes"] += esize
+        return {"path": str(self.root), "entries": entries, "bytes": size, "by_type": by_type}
+
+    def clear(self) -> int:
+        """Remove every entry; returns the bytes freed."""
+        freed = _dir_size(self.root) if self.root.exists() else 0
+        for sub in ("entries", "tmp"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+        return freed
+
+
+def _artifacts_exist(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get("__artifact__") is True:
+            return Path(value.get("path", "")).exists()
+        return all(_artifacts_exist(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_artifacts_exist(v) for v in value)
+    return True

@@ -1,0 +1,176 @@
+"""From a flow to a plan: overrides (--set, --input), --until, consent for user code, validation,
+topological order, parsed params with absolute paths. Nothing runs here; everything is checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowstudio.core.errors import FlowStudioError
+from flowstudio.core.flow import Flow
+from flowstudio.core.graph import FlowGraph
+from flowstudio.core.node import Node, NodeParams, Resources, param_widget
+from flowstudio.core.paths import resolve_user_path
+from flowstudio.core.problems import Problem, errors
+from flowstudio.core.registry import NodeRegistry
+from flowstudio.core.validation import validate_flow
+
+
+class RunSetupError(FlowStudioError):
+    """The run cannot start: a bad override, a missing node, or code that needs consent."""
+
+
+class FlowInvalidError(RunSetupError):
+    """Validation found problems; `problems` has every one of them."""
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = problems
+        lines = "\n".join("  " + p.format() for p in problems)
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}the flow cannot run, {len(problems)} problem(s):\n{lines}")
+
+
+def parse_value(text: str) -> Any:
+    """A --set value: JSON when it parses (numbers, true, lists...), the plain string otherwise."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_overrides(flow: Flow, sets: Sequence[str] = (), inputs: Sequence[str] = (),
+                    registry: NodeRegistry | None = None) -> Flow:
+    """A copy of `flow` with `NODE_ID.PARAM=VALUE` and `NODE_ID=TEXT` (io.text) applied."""
+    if not sets and not inputs:
+        return flow
+    flow = flow.copy_deep()
+    ids = ", ".join(n.id for n in flow.nodes) or "none"
+    for item in sets:
+        target, sep, value = item.partition("=")
+        node_id, dot, param = target.partition(".")
+        if not sep or not dot or not node_id or not param:
+            raise RunSetupError(f"--set {item!r}: expected NODE_ID.PARAM=VALUE, e.g. --set sft.epochs=2")
+        node = flow.node(node_id)
+        if node is None:
+            raise RunSetupError(f"--set {item!r}: the flow has no node '{node_id}' (nodes: {ids})")
+        node.params[param] = parse_value(value)
+    for item in inputs:
+        node_id, sep, text = item.partition("=")
+        if not sep or not node_id:
+            raise RunSetupError(f"--input {item!r}: expected NODE_ID=TEXT, e.g. --input question='What is 2+2?'")
+        node = flow.node(node_id)
+        if node is None:
+            raise RunSetupError(f"--input {item!r}: the flow has no node '{node_id}' (nodes: {ids})")
+        type_id = registry.resolve_id(node.type) if registry else node.type
+        if type_id != "io.text":
+            raise RunSetupError(f"--input {item!r}: node '{node_id}' is a {node.type}, not a text input (io.text); "
+                                f"use --set {node_id}.PARAM=VALUE for its params")
+        node.params["text"] = text
+    return flow
+
+
+def restrict_until(flow: Flow, node_id: str) -> Flow:
+    """Only `node_id` and what it needs (its upstream closure)."""
+    if flow.node(node_id) is None:
+        ids = ", ".join(n.id for n in flow.nodes) or "none"
+        raise RunSetupError(f"--until {node_id!r}: the flow has no such node (nodes: {ids})")
+    keep = FlowGraph(flow).upstream(node_id) | {node_id}
+    out = flow.copy_deep()
+    out.nodes = [n for n in out.nodes if n.id in keep]
+    out.edges = [e for e in out.edges if e.source_node in keep and e.target_node in keep]
+    return out
+
+
+@dataclass
+class InputSpec:
+    port: str
+    multiple: bool
+    sources: list[tuple[str, str]]  # (node id, output port), in edge order
+
+
+@dataclass
+class PlannedNode:
+    id: str
+    cls: type[Node]
+    params: NodeParams  # validated, path params made absolute
+    params_json: dict[str, Any]
+    inputs: list[InputSpec]
+    path_params: list[str]
+    upstream: set[str] = field(default_factory=set)
+    downstream: set[str] = field(default_factory=set)
+
+    @property
+    def type(self) -> str:
+        return self.cls.type
+
+    @property
+    def resources(self) -> Resources:
+        return self.cls.resources
+
+    @property
+    def wants_worker(self) -> bool:
+        return self.cls.resources.worker or self.cls.resources.gpus > 0
+
+    @property
+    def cacheable(self) -> bool:
+        return bool(self.cls.is_cacheable(self.params))
+
+
+@dataclass
+class Plan:
+    flow: Flow
+    flow_dir: Path
+    order: list[str]
+    nodes: dict[str, PlannedNode]
+
+
+def _absolute_params(cls: type[Node], params: NodeParams, flow_dir: Path) -> tuple[NodeParams, list[str]]:
+    names = []
+    updates = {}
+    for name in type(params).model_fields:
+        if param_widget(type(params), name).get("widget") != "path":
+            continue
+        names.append(name)
+        value = getattr(params, name)
+        if isinstance(value, str) and value:
+            updates[name] = str(resolve_user_path(value, flow_dir).absolute())
+    if updates:
+        params = params.model_copy(update=updates)
+    return params, names
+
+
+def build_plan(flow: Flow, registry: NodeRegistry, flow_dir: Path, *, allow_code: bool = False,
+               source: str | None = None) -> Plan:
+    """Validate (every problem at once), check consent for user code, order the nodes."""
+    problems = errors(validate_flow(flow, registry, flow_dir))
+    if problems:
+        raise FlowInvalidError(problems, source)
+    if not allow_code:
+        code_nodes = [n for n in flow.nodes if registry.get(n.type).runs_user_code]
+        if code_nodes:
+            names = ", ".join(f"'{n.id}' ({n.type})" for n in code_nodes)
+            raise RunSetupError(f"node {names} runs code written in the flow file; run it only if you trust the "
+                                "file, with --allow-code (in the app: allow code for this flow)")
+    graph = FlowGraph(flow)
+    order = graph.topological_order()
+    nodes: dict[str, PlannedNode] = {}
+    for spec in flow.nodes:
+        cls = registry.get(spec.type)
+        params = cls.Params.model_validate(spec.params)
+        params, path_params = _absolute_params(cls, params, flow_dir)
+        by_port: dict[str, list[tuple[str, str]]] = {}
+        for edge in flow.edges:
+            if edge.target_node == spec.id:
+                by_port.setdefault(edge.target_port, []).append((edge.source_node, edge.source_port))
+        inputs = [InputSpec(p.name, p.multiple, by_port.get(p.name, [])) for p in cls.input_ports(spec.params)]
+        nodes[spec.id] = PlannedNode(spec.id, cls, params, params.model_dump(mode="json"), inputs, path_params)
+    for node_id in order:
+        node = nodes[node_id]
+        node.upstream = {src for inp in node.inputs for src, _ in inp.sources}
+        for up in node.upstream:
+            nodes[up].downstream.add(node_id)
+    return Plan(flow, flow_dir, order, nodes)
