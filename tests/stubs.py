@@ -173,11 +173,19 @@ class Fail(Node):
         value = Port(Number)
 
     class Params(NodeParams):
-        mode: str = Field("raise", pattern="^(raise|kill|exit)$", description="raise, kill (SIGKILL itself) or exit")
+        mode: str = Field("raise", pattern="^(raise|kill|exit|node_error)$",
+                          description="raise, kill (SIGKILL itself), exit, or node_error (a NodeRunError)")
         message: str = "stub failure"
+        delay: float = Field(0.0, ge=0, description="Seconds to work before failing")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         ctx.log("about to fail")
+        print("printed by the failing node", flush=True)
+        time.sleep(params.delay)
+        if params.mode == "node_error":
+            from flowstudio.core.errors import NodeRunError
+
+            raise NodeRunError(params.message, hint="lower the stub's ambition", field="message")
         if params.mode == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         if params.mode == "exit":
@@ -216,7 +224,78 @@ class Random(Node):
         return {"value": float(int.from_bytes(os.urandom(2), "little"))}
 
 
-STUB_TYPES: list[type[Node]] = [Const, Add, Sum, Echo, MakeModel, Train, Fail, Score, Random]
+class Code(Node):
+    """Runs 'code' from the flow file (here: evaluates nothing), so it needs --allow-code."""
+
+    type = "stub.code"
+    title = "Code"
+    category = "Stub"
+    runs_user_code = True
+
+    class Outputs(Ports):
+        value = Port(Number)
+
+    class Params(NodeParams):
+        source: str = "1 + 1"
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        return {"value": 2.0}
+
+
+class Warm(Node):
+    """Loads an 'expensive' object once per worker process through flowstudio.core.warm."""
+
+    type = "stub.warm"
+    title = "Warm"
+    category = "Stub"
+    cacheable = False
+    resources = Resources(worker=True)
+
+    class Inputs(Ports):
+        prompt = Port(Text, optional=True)
+
+    class Outputs(Ports):
+        info = Port(AnyValue)
+
+    class Params(NodeParams):
+        key: str = "model-a"
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        from flowstudio.core import warm
+
+        was_warm = warm.is_warm(params.key)
+        loaded = warm.get_or_load(params.key, lambda: {"loaded_at": time.time(), "pid": os.getpid()})
+        return {"info": {"warm": was_warm, "pid": os.getpid(), "loaded_at": loaded["loaded_at"],
+                         "env": {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
+                                                                 "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY",
+                                                                 "OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}}}
+
+
+class Busy(Node):
+    """A heavy CPU node (worker, no GPU) that sleeps and records when it ran."""
+
+    type = "stub.busy"
+    title = "Busy"
+    category = "Stub"
+    resources = Resources(worker=True)
+
+    class Inputs(Ports):
+        after = Port(AnyValue, optional=True)
+
+    class Outputs(Ports):
+        span = Port(AnyValue)
+
+    class Params(NodeParams):
+        sleep: float = Field(0.3, ge=0)
+        tag: str = ""
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        started = time.time()
+        time.sleep(params.sleep)
+        return {"span": {"started": started, "finished": time.time(), "pid": os.getpid(), "tag": params.tag}}
+
+
+STUB_TYPES: list[type[Node]] = [Const, Add, Sum, Echo, MakeModel, Train, Fail, Score, Random, Code, Warm, Busy]
 
 
 def stub_registry() -> NodeRegistry:

@@ -1,0 +1,113 @@
+"""Which nodes run and which come from the cache, asserted from the events."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from flowstudio.engine import ArtifactStore, Engine
+from tests.engine.conftest import cached, ran, statuses
+from tests.stubs import make_flow
+
+NODES = ["c1", "c2", "add", "echo", "m", "t"]
+
+
+def chain_flow(bias: float = 0.0, steps: int = 2):
+    # c1, c2 -> add -> echo ;  m -> t   (m and t run in worker processes)
+    return make_flow(
+        [("c1", "stub.const", {"value": 1}), ("c2", "stub.const", {"value": 2}),
+         ("add", "stub.add", {"bias": bias}), ("echo", "stub.echo", {}),
+         ("m", "stub.model", {"size": 2}), ("t", "stub.train", {"steps": steps})],
+        [("c1.value", "add.a"), ("c2.value", "add.b"), ("add.value", "echo.value"), ("m.model", "t.model")],
+    )
+
+
+def test_first_run_runs_everything_then_unchanged_rerun_runs_nothing(engine: Engine, run_opts) -> None:
+    first = engine.run(chain_flow(), options=run_opts())
+    assert first.ok, first.summary
+    assert ran(first.events) == set(NODES) and cached(first.events) == set()
+    assert first.summary["nodes"]["echo"]["outputs"] == {"text": "3.0"}
+
+    again = engine.run(chain_flow(), options=run_opts())
+    assert again.ok
+    assert ran(again.events) == set()
+    assert cached(again.events) == set(NODES)
+    assert set(statuses(again).values()) == {"cached"}
+    assert again.summary["nodes"]["echo"]["outputs"] == {"text": "3.0"}
+
+
+def test_changing_an_upstream_param_reruns_it_and_its_downstream_only(engine: Engine, run_opts) -> None:
+    engine.run(chain_flow(), options=run_opts())
+    changed = engine.run(chain_flow(bias=10.0), options=run_opts())
+    assert ran(changed.events) == {"add", "echo"}
+    assert cached(changed.events) == {"c1", "c2", "m", "t"}
+    assert changed.summary["nodes"]["echo"]["outputs"] == {"text": "13.0"}
+
+
+def test_changing_a_downstream_param_reruns_that_node_only(engine: Engine, run_opts) -> None:
+    engine.run(chain_flow(), options=run_opts())
+    changed = engine.run(chain_flow(steps=3), options=run_opts())
+    assert ran(changed.events) == {"t"}
+    assert cached(changed.events) == {"c1", "c2", "add", "echo", "m"}
+    assert changed.summary["nodes"]["t"]["outputs"]["model"]["meta"]["steps"] == 3
+
+
+def test_no_cache_runs_everything(engine: Engine, run_opts) -> None:
+    engine.run(chain_flow(), options=run_opts())
+    forced = engine.run(chain_flow(), options=run_opts(use_cache=False))
+    assert ran(forced.events) == set(NODES) and cached(forced.events) == set()
+    # --no-cache still refreshes the store: the next plain run is all cached
+    assert cached(engine.run(chain_flow(), options=run_opts()).events) == set(NODES)
+
+
+def test_not_cacheable_nodes_always_run_and_their_value_keys_downstream(engine: Engine, run_opts) -> None:
+    flow = make_flow([("r", "stub.random", {}), ("e", "stub.echo", {})], [("r.value", "e.value")])
+    first = engine.run(flow, options=run_opts())
+    second = engine.run(flow, options=run_opts())
+    assert "r" in ran(first.events) and "r" in ran(second.events)
+    # echo is cached only when the random value happened to repeat
+    same = first.summary["nodes"]["r"]["outputs"] == second.summary["nodes"]["r"]["outputs"]
+    assert ("e" in cached(second.events)) == same
+
+
+def test_an_edited_input_file_reruns_the_node_that_reads_it(engine: Engine, run_opts, tmp_path: Path) -> None:
+    data = tmp_path / "flowdir" / "data.txt"
+    data.parent.mkdir()
+    data.write_text("one")
+    flow = make_flow([("m", "stub.model", {"path": "data.txt"})], [])
+    assert ran(engine.run(flow, flow_dir=data.parent, options=run_opts()).events) == {"m"}
+    assert cached(engine.run(flow, flow_dir=data.parent, options=run_opts()).events) == {"m"}
+    data.write_text("two")
+    assert ran(engine.run(flow, flow_dir=data.parent, options=run_opts()).events) == {"m"}
+
+
+def test_cached_artifacts_survive_deleting_the_run_dir(engine: Engine, run_opts) -> None:
+    first = engine.run(chain_flow(), options=run_opts())
+    model_path = Path(first.summary["nodes"]["t"]["outputs"]["model"]["path"])
+    assert model_path.is_dir() and not str(model_path).startswith(str(first.run_dir))
+    shutil.rmtree(first.run_dir)
+    again = engine.run(chain_flow(), options=run_opts())
+    assert cached(again.events) == set(NODES)
+    path = Path(again.summary["nodes"]["t"]["outputs"]["model"]["path"])
+    assert json.loads((path / "trained.json").read_text())["step"] == 2
+
+
+def test_a_second_engine_on_the_same_store_finds_the_results(store: ArtifactStore, run_opts) -> None:
+    from flowstudio.engine import DeviceInventory
+    from tests.stubs import stub_registry
+
+    with Engine(stub_registry(), DeviceInventory.fake(), store) as one:
+        one.run(chain_flow(), options=run_opts(workers=False))
+    with Engine(stub_registry(), DeviceInventory.fake(), store) as two:
+        assert cached(two.run(chain_flow(), options=run_opts(workers=False)).events) == set(NODES)
+
+
+def test_cache_info_and_clear(engine: Engine, store: ArtifactStore, run_opts) -> None:
+    engine.run(chain_flow(), options=run_opts())
+    info = store.info()
+    assert info["entries"] == len(NODES)
+    assert info["by_type"]["stub.model"]["bytes"] > 0
+    assert store.clear() > 0
+    assert store.info()["entries"] == 0
+    assert ran(engine.run(chain_flow(), options=run_opts()).events) == set(NODES)
