@@ -53,7 +53,7 @@ def contains_eos(responses: torch.Tensor, mask: torch.Tensor, eos_id: int | None
     import torch
 
     if eos_id is None:
-        return torch.ones(responses.shape[0], dtype=torch.bool)
+        return torch.ones(responses.shape[0], dtype=torch.bool, device=responses.device)
     return ((responses == eos_id) & (mask == 1)).any(1)
 
 
@@ -93,7 +93,8 @@ def sample(
         out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     responses = out.sequences[:, prompt_ids.shape[1]:]
     if responses.shape[1] < max_new_tokens:
-        fill = torch.full((responses.shape[0], max_new_tokens - responses.shape[1]), pad_id, dtype=responses.dtype)
+        fill = torch.full((responses.shape[0], max_new_tokens - responses.shape[1]), pad_id, dtype=responses.dtype,
+                          device=responses.device)
         responses = torch.cat([responses, fill], dim=1)
     scores = torch.stack(out.scores, dim=1) if return_scores else None
     return responses, scores

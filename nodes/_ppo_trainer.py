@@ -116,6 +116,7 @@ class PPOTrainer:
         pad_id: int,
         reference: Any | None = None,
         reporter: Reporter | None = None,
+        device: str = "cpu",
     ) -> None:
         import torch
 
@@ -132,6 +133,7 @@ class PPOTrainer:
         self.eos_id = eos_id
         self.pad_id = pad_id
         self.reporter = reporter
+        self.device = device
         if reference is None and not hasattr(policy, "disable_adapter"):
             raise ValueError("a reference model is needed unless the policy is a PEFT model")
         for model in (policy, value_model, reference):
@@ -179,6 +181,7 @@ class PPOTrainer:
         with torch.no_grad():
             for i in range(0, len(prompts), cfg.mini_batch_size):
                 p_ids, p_mask = rollout.left_pad(prompts[i : i + cfg.mini_batch_size], self.pad_id)
+                p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
                 raw, _ = rollout.sample(self.policy, p_ids, p_mask, cfg.response_length, cfg.temperature,
                                         self.eos_id, self.pad_id)
                 responses, mask = rollout.truncate_after_eos(raw, self.eos_id, self.pad_id)
@@ -230,7 +233,7 @@ class PPOTrainer:
                                           "ratio")}
         n = cfg.batch_size
         for _ in range(cfg.ppo_epochs):
-            order = torch.randperm(n)
+            order = torch.randperm(n).to(self.device)
             for m in range(0, n, cfg.mini_batch_size):
                 mb = order[m : m + cfg.mini_batch_size]
                 self.optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,161 @@
+"""Turning `train.ppo`'s inputs into what the PPO loop needs: models, the reference, prompts, a scorer.
+
+The reference model (for the KL penalty) is chosen by how the policy is trained:
+- full fine-tuning: a frozen copy of the SFT model;
+- a fresh LoRA adapter on a full SFT model: the policy itself with its adapters disabled (no copy);
+- an SFT LoRA adapter and a new LoRA spec: the SFT adapter is merged first, then a fresh adapter goes on top,
+  so again "adapters disabled" is exactly the SFT model;
+- an SFT LoRA adapter trained further (no new spec): disabling it would give the *base* model, not the SFT
+  model, so the reference is a frozen copy of base + SFT adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowstudio.core.errors import NodeRunError
+
+from . import _ppo_rollout as rollout
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass
+class PolicySetup:
+    policy: Any  # a causal LM or a PeftModel
+    reference: Any | None  # None: the policy with adapters disabled
+    mode: str  # "full", "fresh_lora", "continue_lora"
+
+
+def build_policy(model_path: Path, lora: dict[str, Any] | None, device: str, dtype: str = "auto") -> PolicySetup:
+    from ._hf import is_adapter_dir, load_causal_lm
+
+    if lora is None and is_adapter_dir(model_path):
+        policy = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=False)
+        reference = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
+        reference.requires_grad_(False)
+        return PolicySetup(policy, reference, "continue_lora")
+    base = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
+    if lora is None:
+        reference = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
+        reference.requires_grad_(False)
+        return PolicySetup(base, reference, "full")
+    from peft import get_peft_model
+
+    from .lora import peft_config
+
+    spec = dict(lora)
+    spec["dropout"] = 0.0  # PPO disables dropout everywhere: the ratio must be 1 on the first minibatch
+    policy = get_peft_model(base, peft_config(spec, base))
+    return PolicySetup(policy, None, "fresh_lora")
+
+
+def load_scalar_model(path: Path, device: str, trainable: bool) -> Any:
+    """An AutoModelForSequenceClassification (reward or value model) with one output."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    if getattr(model.config, "num_labels", 1) != 1:
+        raise NodeRunError(f"the model at {path} has {model.config.num_labels} outputs; a reward or value model "
+                           "needs exactly one", field="reward_model", hint="connect the output of train.reward")
+    model.to(device)
+    model.requires_grad_(trainable)
+    return model
+
+
+def pad_id_for(tokenizer: Any) -> int:
+    """A filler id distinct from EOS. Masks decide validity, so the filler only must never read as EOS."""
+    eos = tokenizer.eos_token_id
+    for candidate in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.bos_token_id, 0, 1):
+        if candidate is not None and candidate != eos:
+            return int(candidate)
+    raise NodeRunError("the tokenizer has no token usable as padding besides EOS", field="tokenizer")
+
+
+# ----------------------------------------------------------------------------------------- prompts
+
+
+def prompt_texts(ds: Any, fmt: str, tokenizer: Any, use_chat_template: str) -> list[str]:
+    """The prompt of every row as the text the policy continues.
+
+    Chat-formatted rows (lists of messages) always go through the tokenizer's chat template with the
+    generation prompt. Plain strings do when `use_chat_template` is "yes", or "auto" and the tokenizer has
+    a chat template (a chat SFT model expects its turn markers).
+    """
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if use_chat_template == "yes" and not has_template:
+        raise NodeRunError("use_chat_template is 'yes' but the tokenizer has no chat template",
+                           field="use_chat_template", hint="set it to 'auto' or 'no', or give model.load a template")
+    wrap_strings = use_chat_template == "yes" or (use_chat_template == "auto" and has_template)
+    column = {"messages": "messages", "prompt_completion": "prompt", "preference": "prompt", "qa": "question",
+              "text": "text"}.get(fmt)
+    if column is None or column not in ds.column_names:
+        raise NodeRunError(f"the prompt dataset (format {fmt!r}, columns {ds.column_names}) has no prompts",
+                           field="prompts", hint="connect a dataset with a prompt, question, messages or text "
+                                                 "column (data.load)")
+    out: list[str] = []
+    for value in ds[column]:
+        if fmt == "messages":
+            turns = list(value)
+            while turns and turns[-1].get("role") == "assistant":
+                turns.pop()
+            if not turns:
+                continue
+            value = turns
+        if isinstance(value, list):
+            if not has_template:
+                raise NodeRunError("the prompts are chat messages but the tokenizer has no chat template",
+                                   field="tokenizer", hint="set a chat_template on model.load")
+            out.append(tokenizer.apply_chat_template(value, tokenize=False, add_generation_prompt=True))
+        elif isinstance(value, str) and value.strip():
+            if wrap_strings and use_chat_template != "no":
+                out.append(tokenizer.apply_chat_template([{"role": "user", "content": value}], tokenize=False,
+                                                         add_generation_prompt=True))
+            else:
+                out.append(value)
+    if not out:
+        raise NodeRunError("the prompt dataset has no non-empty prompts", field="prompts")
+    return out
+
+
+def tokenize_prompts(texts: list[str], tokenizer: Any, max_prompt_length: int) -> list[list[int]]:
+    """Token ids of each prompt, keeping its last `max_prompt_length` tokens (the end is what matters)."""
+    out = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if ids:
+            out.append(ids[-max_prompt_length:])
+    return out
+
+
+# ------------------------------------------------------------------------------------------ scoring
+
+
+def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokenizer: Any | None,
+                        device: str) -> Any:
+    """score_fn for the PPO loop: the reward model's scalar at the last valid token of prompt + response.
+
+    With the policy's vocabulary the token ids go straight in; otherwise prompt and response are decoded
+    and re-tokenized with the reward model's tokenizer.
+    """
+    import torch
+
+    head = rollout.ScalarHead(reward_model)
+    same = reward_tokenizer is None or reward_tokenizer.get_vocab() == policy_tokenizer.get_vocab()
+
+    def score(p_ids: torch.Tensor, p_mask: torch.Tensor, responses: torch.Tensor,
+              mask: torch.Tensor) -> torch.Tensor:
+        if same:
+            return head.sequence_scores(torch.cat([p_ids, responses], 1), torch.cat([p_mask, mask], 1))
+        texts = []
+        for row in range(p_ids.shape[0]):
+            prompt = policy_tokenizer.decode(p_ids[row][p_mask[row] == 1])
+            response = policy_tokenizer.decode(responses[row][mask[row] == 1])
+            texts.append(prompt + response)
+        enc = reward_tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return head.sequence_scores(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+
+    return score
