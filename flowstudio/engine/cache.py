@@ -169,13 +169,16 @@ class ArtifactStore:
         try:
             os.rename(tmp, final)
         except OSError:
-            # Another run stored the same key first: keep theirs (same inputs by construction).
-            existing = self.get(key)
-            if existing is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-                return existing
-            shutil.rmtree(final, ignore_errors=True)  # a broken entry: replace it
-            os.rename(tmp, final)
+            # The key is stored already (an earlier or concurrent run, or --no-cache): the fresh result
+            # replaces it. Paths stay the same (they are named by key), so readers keep working.
+            trash = self.root / "tmp" / f"old-{key[:16]}-{uuid.uuid4().hex[:8]}"
+            with contextlib.suppress(OSError):
+                os.rename(final, trash)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)  # lost a race: theirs is as good
+            shutil.rmtree(trash, ignore_errors=True)
         return CacheEntry(key, outputs, metrics, final)
 
     # -- maintenance

@@ -21,6 +21,8 @@ from itertools import count
 from typing import Any
 
 _IDS = count(1)
+_BOOT = ("import sys; from multiprocessing.connection import Connection; "
+         "from flowstudio.engine.worker import worker_main; worker_main(Connection(int(sys.argv[1])))")
 
 
 # ----------------------------------------------------------------------------------------- child side
@@ -106,7 +108,7 @@ class WorkerHandle:
         full_env = dict(os.environ)
         full_env.update(env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flowstudio.engine.worker", str(child.fileno())],
+            [sys.executable, "-c", _BOOT, str(child.fileno())],
             pass_fds=(child.fileno(),), env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: Ctrl-C reaches the engine, which stops it cleanly
         )
@@ -180,8 +182,3 @@ class WorkerHandle:
             self.conn.close()
         self.alive = False
 
-
-if __name__ == "__main__":
-    from multiprocessing.connection import Connection
-
-    worker_main(Connection(int(sys.argv[1])))
