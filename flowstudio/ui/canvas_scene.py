@@ -1,0 +1,262 @@
+"""The scene mirrors the flow document: it reacts to `changed` notifications, touching only what changed.
+
+A full rebuild happens only when the whole document is replaced. Items never change the document
+themselves; the view turns gestures into edits pushed through the controller.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGraphicsScene
+
+from flowstudio.core.document import Change
+from flowstudio.core.edits import (
+    AddGroup,
+    AddNode,
+    Batch,
+    Connect,
+    Disconnect,
+    Edit,
+    MoveNodes,
+    RemoveGroup,
+    RemoveNode,
+    SetParam,
+    SetTitle,
+    UpdateGroup,
+)
+from flowstudio.core.flow import EdgeSpec, GroupSpec
+
+from . import canvas_style as cs
+from .controller import DocumentController
+from .edge_item import EdgeItem
+from .group_item import GroupItem
+from .node_item import NodeItem
+
+SCENE_EXTENT = 1_000_000.0
+
+
+def _flatten(edit: Edit) -> Iterator[Edit]:
+    if isinstance(edit, Batch):
+        for inner in edit.edits:
+            yield from _flatten(inner)
+    else:
+        yield edit
+
+
+class CanvasScene(QGraphicsScene):
+    def __init__(self, controller: DocumentController, parent=None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.setSceneRect(QRectF(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT))
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: dict[EdgeSpec, EdgeItem] = {}
+        self.groups: dict[str, GroupItem] = {}
+        self.status: dict[str, str] = {}
+        controller.changed.connect(self._on_changed)
+        controller.documentReplaced.connect(self.rebuild)
+        cs.theme_signals().themeChanged.connect(self._on_theme)
+        self.setBackgroundBrush(QColor(cs.palette().background))
+        self.rebuild()
+
+    @property
+    def doc(self):
+        return self.controller.doc
+
+    # -- full rebuild (a new document)
+
+    def rebuild(self) -> None:
+        self.clear()
+        self.nodes.clear()
+        self.edges.clear()
+        self.groups.clear()
+        flow = self.doc.flow
+        ports_by_node = self._edge_ports(flow.edges)
+        registry = self.doc.registry
+        for spec in flow.nodes:
+            self._add_node(spec, registry.find(spec.type), ports_by_node.get(spec.id, ()))
+        for edge in flow.edges:
+            self._add_edge(edge)
+        for group in flow.groups:
+            self._sync_group(group)
+        for node_id, status in self.status.items():
+            if node_id in self.nodes:
+                self.nodes[node_id].set_status(status)
+
+    @staticmethod
+    def _edge_ports(edges: Iterable[EdgeSpec], only: set[str] | None = None) -> dict[str, set[tuple[str, bool]]]:
+        out: dict[str, set[tuple[str, bool]]] = defaultdict(set)
+        for e in edges:
+            if only is None or e.source_node in only:
+                out[e.source_node].add((e.source_port, False))
+            if only is None or e.target_node in only:
+                out[e.target_node].add((e.target_port, True))
+        return out
+
+    def _add_node(self, spec, cls, edge_ports) -> NodeItem:
+        item = NodeItem(spec, cls, edge_ports)
+        self.addItem(item)
+        self.nodes[spec.id] = item
+        return item
+
+    def _add_edge(self, edge: EdgeSpec) -> None:
+        src, dst = self.nodes.get(edge.source_node), self.nodes.get(edge.target_node)
+        if src is None or dst is None or edge in self.edges:
+            return
+        item = EdgeItem(edge, src, dst)
+        self.addItem(item)
+        self.edges[edge] = item
+        src.edges.add(item)
+        dst.edges.add(item)
+
+    def _remove_edge(self, edge: EdgeSpec) -> None:
+        item = self.edges.pop(edge, None)
+        if item is None:
+            return
+        item.source.edges.discard(item)
+        item.target.edges.discard(item)
+        self.removeItem(item)
+
+    # -- incremental sync
+
+    def _on_changed(self, change: Change) -> None:
+        if change.edit is None:
+            self.rebuild()
+            return
+        edits = list(_flatten(change.edit))
+        if all(isinstance(e, MoveNodes) for e in edits):
+            moved: set[str] = set()
+            for e in edits:
+                moved |= set(e.positions)
+            self._move_nodes(moved)
+            return
+        structural = any(isinstance(e, (AddNode, RemoveNode, Connect, Disconnect, SetParam)) for e in edits)
+        touched = set(change.nodes)
+        if touched:
+            self._sync_nodes(touched, edges_changed=structural)
+        if any(isinstance(e, (AddGroup, RemoveGroup, UpdateGroup, AddNode, RemoveNode, MoveNodes)) for e in edits):
+            self._sync_groups()
+        elif any(isinstance(e, SetTitle) for e in edits):
+            pass  # titles only change node items, done above
+
+    def _move_nodes(self, node_ids: Iterable[str]) -> None:
+        flow = self.doc.flow
+        wanted = set(node_ids)
+        positions = {n.id: n.position for n in flow.nodes if n.id in wanted} if len(wanted) > 8 else {
+            i: flow.node(i).position for i in wanted if flow.node(i) is not None}
+        edges: set[EdgeItem] = set()
+        for node_id, pos in positions.items():
+            item = self.nodes.get(node_id)
+            if item is not None:
+                item.setPos(*pos)
+                edges |= item.edges
+        for edge in edges:
+            edge.update_path()
+        self._refit_groups(wanted)
+
+    def _sync_nodes(self, touched: set[str], edges_changed: bool) -> None:
+        flow = self.doc.flow
+        registry = self.doc.registry
+        specs = {n.id: n for n in flow.nodes if n.id in touched}
+        ports_by_node = self._edge_ports((e for e in flow.edges if e.source_node in touched
+                                          or e.target_node in touched), touched)
+        geometry_changed: set[str] = set()
+        for node_id in touched:
+            spec = specs.get(node_id)
+            item = self.nodes.get(node_id)
+            if spec is None:
+                if item is not None:
+                    for edge in list(item.edges):
+                        self._remove_edge(edge.spec)
+                    self.removeItem(item)
+                    del self.nodes[node_id]
+                continue
+            if item is None:
+                item = self._add_node(spec, registry.find(spec.type), ports_by_node.get(node_id, ()))
+                if node_id in self.status:
+                    item.set_status(self.status[node_id])
+                geometry_changed.add(node_id)
+            else:
+                if item.refresh(spec, registry.find(spec.type), ports_by_node.get(node_id, ())):
+                    item.update()
+                geometry_changed.add(node_id)
+        if edges_changed:
+            wanted = {e for e in flow.edges if e.source_node in touched or e.target_node in touched}
+            have = {e for node_id in touched if node_id in self.nodes for e in
+                    (edge.spec for edge in self.nodes[node_id].edges)}
+            for edge in have - wanted:
+                self._remove_edge(edge)
+            for edge in flow.edges:
+                if edge in wanted and edge not in self.edges:
+                    self._add_edge(edge)
+        for node_id in geometry_changed:
+            item = self.nodes.get(node_id)
+            if item is not None:
+                for edge in item.edges:
+                    edge.update_path()
+
+    # -- groups
+
+    def group_rect(self, spec: GroupSpec) -> QRectF:
+        if spec.rect is not None:
+            return QRectF(*spec.rect)
+        return self.members_rect(spec.nodes)
+
+    def members_rect(self, node_ids: Iterable[str]) -> QRectF:
+        rect = QRectF()
+        for node_id in node_ids:
+            item = self.nodes.get(node_id)
+            if item is not None:
+                rect = rect.united(item.rect_in_scene())
+        if rect.isNull():
+            return QRectF(0, 0, 300, 200)
+        pad = cs.GROUP_PADDING
+        return rect.adjusted(-pad, -pad - cs.GROUP_TITLE_HEIGHT, pad, pad)
+
+    def _sync_group(self, spec: GroupSpec) -> None:
+        item = self.groups.get(spec.id)
+        if item is None:
+            item = GroupItem(spec, self.group_rect(spec))
+            self.addItem(item)
+            self.groups[spec.id] = item
+        else:
+            item.refresh(spec, self.group_rect(spec))
+
+    def _sync_groups(self) -> None:
+        specs = {g.id: g for g in self.doc.flow.groups}
+        for gid in list(self.groups):
+            if gid not in specs:
+                self.removeItem(self.groups.pop(gid))
+        for spec in specs.values():
+            self._sync_group(spec)
+
+    def _refit_groups(self, moved: set[str]) -> None:
+        """Frames without a stored rectangle follow their nodes."""
+        for item in self.groups.values():
+            if item.spec.rect is None and moved.intersection(item.spec.nodes):
+                item.refresh(item.spec, self.group_rect(item.spec))
+
+    # -- look
+
+    def set_node_status(self, node_id: str, status: str | None) -> None:
+        if status is None:
+            self.status.pop(node_id, None)
+        else:
+            self.status[node_id] = status
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_status(status)
+
+    def _on_theme(self, _name: str) -> None:
+        self.setBackgroundBrush(QColor(cs.palette().background))
+        for item in self.nodes.values():
+            item.update()
+        for edge in self.edges.values():
+            edge.update_path()
+        for group in self.groups.values():
+            group.update()
+        self.update()

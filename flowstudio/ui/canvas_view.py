@@ -1,0 +1,474 @@
+"""The canvas widget: a QGraphicsView over the flow document's scene.
+
+Public API (used by the main window): selection, framing, zoom, clipboard, layout, quick-add,
+frames and run badges. Mouse gestures live in `canvas_interaction`; edits go through the
+DocumentController, so every change is one undo step and the scene only reacts.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QPainter, QTransform
+from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
+
+from flowstudio.core.edits import AddGroup, AddNode, Batch, Disconnect, Edit, MoveNodes, RemoveGroup
+from flowstudio.core.flow import GroupSpec
+
+from . import canvas_clipboard, layout
+from . import canvas_style as cs
+from .canvas_interaction import CanvasInteraction
+from .canvas_scene import CanvasScene
+from .controller import DocumentController
+from .edge_item import EdgeItem
+from .group_item import GroupItem
+from .mime import FRAGMENT_MIME, NODE_TYPE_MIME
+from .node_item import NodeItem
+from .quick_add import QuickAddPopup
+
+MIN_ZOOM = 0.08
+MAX_ZOOM = 3.0
+ZOOM_STEP = 1.2
+
+_SHORTCUT_KEYS = {Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_F, Qt.Key.Key_Home, Qt.Key.Key_Tab,
+                  Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal, Qt.Key.Key_Space, Qt.Key.Key_F2,
+                  Qt.Key.Key_Escape}
+_CTRL_KEYS = {Qt.Key.Key_C, Qt.Key.Key_X, Qt.Key.Key_V, Qt.Key.Key_D, Qt.Key.Key_A, Qt.Key.Key_0,
+              Qt.Key.Key_G, Qt.Key.Key_L, Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal}
+
+
+class CanvasView(QGraphicsView):
+    selectionChanged = Signal(list)  # noqa: N815 - selected node ids
+    nodeActivated = Signal(str)  # noqa: N815 - double-click on a node
+    statusMessage = Signal(str)  # noqa: N815 - why a gesture was refused, for the status bar
+
+    def __init__(self, controller: DocumentController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._scene = CanvasScene(controller, self)
+        self.setScene(self._scene)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setOptimizationFlags(QGraphicsView.OptimizationFlag.DontSavePainterState
+                                  | QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
+        self.quick_add = QuickAddPopup(self)
+        self.interaction = CanvasInteraction(self)
+        self._selection_batch = 0
+        self._last_selection: list[str] = []
+        self._paste_count = 0
+        self._scene.selectionChanged.connect(self._on_scene_selection)
+        controller.documentReplaced.connect(self._on_document_replaced)
+        cs.theme_signals().themeChanged.connect(self._on_theme)
+        self.centerOn(0, 0)
+
+    @property
+    def canvas_scene(self) -> CanvasScene:
+        return self._scene
+
+    @property
+    def doc(self):
+        return self.controller.doc
+
+    # ------------------------------------------------------------------------------------ selection
+
+    def selected_node_ids(self) -> list[str]:
+        order = {node_id: i for i, node_id in enumerate(self._scene.nodes)}
+        ids = [item.node_id for item in self._scene.selectedItems() if isinstance(item, NodeItem)]
+        return sorted(ids, key=lambda i: order.get(i, 0))
+
+    def selected_edges(self) -> list[EdgeItem]:
+        return [item for item in self._scene.selectedItems() if isinstance(item, EdgeItem)]
+
+    def selected_groups(self) -> list[GroupItem]:
+        return [item for item in self._scene.selectedItems() if isinstance(item, GroupItem)]
+
+    def select_nodes(self, ids) -> None:
+        wanted = set(ids)
+        self.set_selection([item for node_id, item in self._scene.nodes.items() if node_id in wanted])
+
+    def set_selection(self, items, extend: bool = False) -> None:
+        """Select `items` (replacing the selection unless `extend`), emitting selectionChanged once."""
+        self._selection_batch += 1
+        try:
+            keep = set(items)
+            if not extend:
+                for item in self._scene.selectedItems():
+                    if item not in keep:
+                        item.setSelected(False)
+            for item in items:
+                item.setSelected(True)
+        finally:
+            self._selection_batch -= 1
+        self._on_scene_selection()
+
+    def select_all(self) -> None:
+        self.set_selection(list(self._scene.nodes.values()))
+
+    def _on_scene_selection(self) -> None:
+        if self._selection_batch:
+            return
+        ids = self.selected_node_ids()
+        if ids != self._last_selection:
+            self._last_selection = ids
+            self.selectionChanged.emit(ids)
+
+    # ------------------------------------------------------------------------------------ framing, zoom
+
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, value: float, anchor: QPointF | None = None) -> None:
+        """Zoom to `value` (clamped), keeping the scene point `anchor` (default: the view centre) in place."""
+        value = max(MIN_ZOOM, min(MAX_ZOOM, value))
+        view_pt = self.mapFromScene(anchor) if anchor is not None else self.viewport().rect().center()
+        scene_pt = self.mapToScene(view_pt)
+        self.setTransform(QTransform.fromScale(value, value))
+        after = self.mapToScene(view_pt)
+        self._pan_scene(after - scene_pt)
+
+    def _pan_scene(self, delta: QPointF) -> None:
+        """Move the view so the scene shifts by `delta` (scene units) under the viewport."""
+        z = self.zoom()
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x() * z))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y() * z))
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        """Pan by a distance in viewport pixels."""
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(dx))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(dy))
+
+    def _cursor_anchor(self) -> QPointF | None:
+        pos = self.viewport().mapFromGlobal(self.cursor().pos())
+        return self.mapToScene(pos) if self.viewport().rect().contains(pos) else None
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom() * ZOOM_STEP, self._cursor_anchor())
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom() / ZOOM_STEP, self._cursor_anchor())
+
+    def reset_zoom(self) -> None:
+        self.set_zoom(1.0)
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        delta = event.angleDelta().y() or event.angleDelta().x()
+        if not delta:
+            return
+        factor = math.pow(ZOOM_STEP, delta / 120.0)
+        self.set_zoom(self.zoom() * factor, self.mapToScene(event.position().toPoint()))
+        event.accept()
+
+    def _frame(self, rect: QRectF) -> None:
+        if rect.isNull() or rect.isEmpty():
+            self.setTransform(QTransform())
+            self.centerOn(0, 0)
+            return
+        rect = rect.adjusted(-40, -40, 40, 40)
+        view = self.viewport().rect()
+        scale = min(view.width() / rect.width(), view.height() / rect.height())
+        scale = max(MIN_ZOOM, min(1.0, scale))
+        self.setTransform(QTransform.fromScale(scale, scale))
+        self.centerOn(rect.center())
+
+    def items_rect(self, node_ids=None) -> QRectF:
+        rect = QRectF()
+        for node_id, item in self._scene.nodes.items():
+            if node_ids is None or node_id in node_ids:
+                rect = rect.united(item.rect_in_scene())
+        if node_ids is None:
+            for group in self._scene.groups.values():
+                rect = rect.united(group.rect())
+        return rect
+
+    def frame_all(self) -> None:
+        self._frame(self.items_rect())
+
+    def frame_selection(self) -> None:
+        ids = set(self.selected_node_ids())
+        if not ids:
+            self.frame_all()
+            return
+        self._frame(self.items_rect(ids))
+
+    # ------------------------------------------------------------------------------------ edits
+
+    def push(self, edit: Edit, merge_key: str | None = None) -> bool:
+        """Push an edit; a refused one becomes a status message instead of an exception in a Qt handler."""
+        try:
+            self.controller.push(edit, merge_key)
+        except Exception as exc:  # the document refused it (EditError and friends)
+            self.statusMessage.emit(str(exc))
+            return False
+        return True
+
+    def add_node(self, type_id: str, scene_pos: QPointF) -> str | None:
+        """Add a node of `type_id` with its top-left corner at `scene_pos` (one undo step); select it."""
+        if self.doc.registry.find(type_id) is None:
+            self.statusMessage.emit(f"node type {type_id!r} is not installed")
+            return None
+        spec = self.doc.make_node(type_id, (round(scene_pos.x(), 1), round(scene_pos.y(), 1)))
+        cls = self.doc.registry.find(type_id)
+        if not self.push(AddNode(spec, label=f"Add {cls.title or type_id}")):
+            return None
+        self.select_nodes([spec.id])
+        return spec.id
+
+    def delete_selected(self) -> None:
+        """Delete the selected nodes, edges and frames as one undo step."""
+        node_ids = set(self.selected_node_ids())
+        edits: list[Edit] = []
+        for edge in self.selected_edges():
+            if edge.spec.source_node not in node_ids and edge.spec.target_node not in node_ids:
+                edits.append(Disconnect(edge.spec))
+        if node_ids:
+            removal = self.doc.remove_nodes_edit(node_ids)
+            edits.extend(removal.edits if isinstance(removal, Batch) else [removal])
+        edits.extend(RemoveGroup(g.group_id) for g in self.selected_groups())
+        if not edits:
+            return
+        parts = []
+        if node_ids:
+            parts.append(f"{len(node_ids)} node{'s' if len(node_ids) != 1 else ''}")
+        if len(edits) - len(node_ids) > 0:
+            parts.append("connections/frames" if node_ids else "selection")
+        self.push(Batch(edits, label="Delete " + " and ".join(parts)))
+
+    def copy(self) -> None:
+        canvas_clipboard.copy_nodes(self.doc, self.selected_node_ids())
+
+    def cut(self) -> None:
+        ids = self.selected_node_ids()
+        if ids:
+            canvas_clipboard.copy_nodes(self.doc, ids)
+            removal = self.doc.remove_nodes_edit(ids)
+            removal.label = f"Cut {len(ids)} node{'s' if len(ids) != 1 else ''}"
+            self.push(removal)
+
+    def paste(self) -> None:
+        """Paste the clipboard's flow JSON: at the cursor when it is over the canvas, else offset."""
+        fragment = canvas_clipboard.clipboard_fragment()
+        if fragment is None or not fragment.nodes:
+            self.statusMessage.emit("the clipboard holds no FlowStudio nodes")
+            return
+        self._paste_fragment(fragment, self._cursor_anchor())
+
+    def _paste_fragment(self, fragment, at: QPointF | None) -> None:
+        if at is not None:
+            left = min(n.position[0] for n in fragment.nodes)
+            top = min(n.position[1] for n in fragment.nodes)
+            offset = (at.x() - left, at.y() - top)
+        else:
+            self._paste_count += 1
+            offset = (40.0 * self._paste_count, 40.0 * self._paste_count)
+        edit, new_ids = canvas_clipboard.paste_edit(self.doc, fragment, offset)
+        if self.push(edit):
+            self.select_nodes(new_ids)
+
+    def duplicate(self) -> None:
+        ids = self.selected_node_ids()
+        if not ids:
+            return
+        fragment = canvas_clipboard.copy_fragment(self.doc.flow, ids)
+        edit, new_ids = canvas_clipboard.paste_edit(self.doc, fragment, (40.0, 40.0))
+        edit.label = f"Duplicate {len(ids)} node{'s' if len(ids) != 1 else ''}"
+        if self.push(edit):
+            self.select_nodes(new_ids)
+
+    def auto_layout(self) -> None:
+        """Lay out the selection (two or more nodes) or the whole flow, left to right; one undo step."""
+        ids = self.selected_node_ids()
+        scope = set(ids) if len(ids) >= 2 else None
+        sizes = {nid: (item.width, item.height) for nid, item in self._scene.nodes.items()
+                 if scope is None or nid in scope}
+        positions = layout.layered_layout(self.doc.flow, sizes)
+        if not positions:
+            return
+        if scope is not None:  # keep the laid-out block where the selection was
+            rect = self.items_rect(scope)
+            left = min(p[0] for p in positions.values())
+            top = min(p[1] for p in positions.values())
+            positions = {k: (x - left + rect.left(), y - top + rect.top()) for k, (x, y) in positions.items()}
+        current = {n.id: n.position for n in self.doc.flow.nodes}
+        changed = {k: v for k, v in positions.items() if current.get(k) != v}
+        if changed:
+            self.push(MoveNodes(changed, label="Auto-layout"))
+        if scope is None:
+            self.frame_all()
+
+    def add_group_around_selection(self, title: str = "Frame") -> str | None:
+        ids = self.selected_node_ids()
+        if not ids:
+            self.statusMessage.emit("select the nodes to frame first")
+            return None
+        taken = {g.id for g in self.doc.flow.groups}
+        i = 1
+        while f"frame_{i}" in taken:
+            i += 1
+        rect = self._scene.members_rect(ids)
+        spec = GroupSpec(id=f"frame_{i}", title=title, nodes=ids,
+                         rect=(rect.x(), rect.y(), rect.width(), rect.height()))
+        if self.push(AddGroup(spec)):
+            return spec.id
+        return None
+
+    def set_node_status(self, node_id: str, status: str | None) -> None:
+        self._scene.set_node_status(node_id, status)
+
+    def open_quick_add(self, scene_pos: QPointF | None = None, connection=None) -> None:
+        """The search popup; the chosen node goes to `scene_pos` (default: the cursor or the view centre)."""
+        if scene_pos is None:
+            scene_pos = self._cursor_anchor() or self.mapToScene(self.viewport().rect().center())
+        self.quick_add.open_at(scene_pos, connection)
+
+    # ------------------------------------------------------------------------------------ keyboard
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and self._handles_key(event):
+            event.accept()  # the canvas handles its keys itself when it has focus
+            return True
+        if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Tab \
+                and not event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+            self.open_quick_add()
+            return True
+        return super().event(event)
+
+    @staticmethod
+    def _handles_key(event: QKeyEvent) -> bool:
+        mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if mods & Qt.KeyboardModifier.ControlModifier:
+            return event.key() in _CTRL_KEYS
+        return event.key() in _SHORTCUT_KEYS
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        key = event.key()
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        actions = {
+            (Qt.Key.Key_C, True): self.copy, (Qt.Key.Key_X, True): self.cut, (Qt.Key.Key_V, True): self.paste,
+            (Qt.Key.Key_D, True): self.duplicate, (Qt.Key.Key_A, True): self.select_all,
+            (Qt.Key.Key_0, True): self.reset_zoom, (Qt.Key.Key_G, True): self.add_group_around_selection,
+            (Qt.Key.Key_L, True): self.auto_layout,
+            (Qt.Key.Key_Delete, False): self.delete_selected, (Qt.Key.Key_Backspace, False): self.delete_selected,
+            (Qt.Key.Key_F, False): self.frame_selection, (Qt.Key.Key_Home, False): self.frame_all,
+            (Qt.Key.Key_Plus, False): self.zoom_in, (Qt.Key.Key_Equal, False): self.zoom_in,
+            (Qt.Key.Key_Minus, False): self.zoom_out, (Qt.Key.Key_Plus, True): self.zoom_in,
+            (Qt.Key.Key_Equal, True): self.zoom_in, (Qt.Key.Key_Minus, True): self.zoom_out,
+            (Qt.Key.Key_F2, False): self.interaction.rename_selected,
+            (Qt.Key.Key_Escape, False): self.interaction.cancel,
+        }
+        action = actions.get((key, ctrl))
+        if action is not None and not (shift and key in (Qt.Key.Key_A, Qt.Key.Key_D)):
+            action()
+            event.accept()
+            return
+        if key == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.interaction.set_space_held(True)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt's name
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.interaction.set_space_held(False)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    # ------------------------------------------------------------------------------------ mouse
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self.interaction.press(event):
+            super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self.interaction.move(event):
+            super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self.interaction.release(event):
+            super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self.interaction.double_click(event):
+            super().mouseDoubleClickEvent(event)
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.interaction.context_menu(event)
+
+    # ------------------------------------------------------------------------------------ drag and drop
+
+    def _accepts(self, mime) -> bool:
+        return mime.hasFormat(NODE_TYPE_MIME) or mime.hasFormat(FRAGMENT_MIME)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self._accepts(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self._accepts(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        mime = event.mimeData()
+        scene_pos = self.mapToScene(event.position().toPoint())
+        if mime.hasFormat(NODE_TYPE_MIME):
+            type_id = bytes(mime.data(NODE_TYPE_MIME).data()).decode("utf-8").strip()
+            if self.add_node(type_id, scene_pos) is not None:
+                event.acceptProposedAction()
+                self.setFocus()
+                return
+        elif mime.hasFormat(FRAGMENT_MIME):
+            fragment = canvas_clipboard.fragment_from_mime(mime)
+            if fragment is not None and fragment.nodes:
+                self._paste_fragment(fragment, scene_pos)
+                event.acceptProposedAction()
+                return
+        event.ignore()
+
+    # ------------------------------------------------------------------------------------ painting
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt's name
+        pal = cs.palette()
+        painter.fillRect(rect, QColor(pal.background))
+        z = self.zoom()
+        for step, colour, min_zoom in ((20.0, pal.grid_minor, 0.6), (100.0, pal.grid_major, 0.15)):
+            if z < min_zoom:
+                continue
+            painter.setPen(cs.pen(colour, 0.0))
+            left = math.floor(rect.left() / step) * step
+            top = math.floor(rect.top() / step) * step
+            xs = [left + i * step for i in range(int((rect.right() - left) / step) + 1)]
+            ys = [top + i * step for i in range(int((rect.bottom() - top) / step) + 1)]
+            painter.drawLines([QLineF(x, rect.top(), x, rect.bottom()) for x in xs]
+                              + [QLineF(rect.left(), y, rect.right(), y) for y in ys])
+
+    def _on_theme(self, _name: str) -> None:
+        self.resetCachedContent()
+        self.viewport().update()
+
+    def _on_document_replaced(self) -> None:
+        self._last_selection = []
+        self._paste_count = 0
+        QTimer.singleShot(0, self.frame_all)
+        self.frame_all()
+
+    def viewport_center_scene(self) -> QPointF:
+        return self.mapToScene(self.viewport().rect().center())
+
+    def map_to_viewport(self, scene_pos: QPointF) -> QPoint:
+        return self.mapFromScene(scene_pos)

@@ -1,0 +1,107 @@
+"""Edges: cubic bezier curves from an output to an input, coloured by the output's port type."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
+
+from flowstudio.core.flow import EdgeSpec
+
+from . import canvas_style as cs
+from .node_item import NodeItem
+
+
+def bezier(p1: QPointF, p2: QPointF) -> QPainterPath:
+    """The curve between two port anchors: leaves the output to the right, enters the input from the left."""
+    dx = max(abs(p2.x() - p1.x()) * 0.5, 40.0)
+    path = QPainterPath(p1)
+    path.cubicTo(QPointF(p1.x() + dx, p1.y()), QPointF(p2.x() - dx, p2.y()), p2)
+    return path
+
+
+class _CurveItem(QGraphicsItem):
+    """A bezier with a cheap geometry update: the hit shape is built only when something asks for it."""
+
+    WIDTH = 2.2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._path = QPainterPath()
+        self._bounds = QRectF()
+        self._shape: QPainterPath | None = None
+        self.color = QColor("#9e9e9e")
+        self.dashed = False
+
+    def set_points(self, p1: QPointF, p2: QPointF) -> None:
+        self.prepareGeometryChange()
+        self._path = bezier(p1, p2)
+        self._bounds = self._path.controlPointRect().adjusted(-6, -6, 6, 6)
+        self._shape = None
+
+    def path(self) -> QPainterPath:
+        return self._path
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(12.0)
+            self._shape = stroker.createStroke(self._path)
+        return self._shape
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        selected = self.isSelected()
+        if lod >= cs.LOD_TEXT:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            if selected:
+                painter.setPen(QPen(cs.color(cs.palette().edge_selected), self.WIDTH + 3.0))
+                painter.drawPath(self._path)
+        pen = QPen(self.color, self.WIDTH if lod >= cs.LOD_TEXT else 0.0)  # 0: cosmetic 1px when far away
+        if self.dashed:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+
+
+class EdgeItem(_CurveItem):
+    """One edge of the flow, between two NodeItems. The scene calls `update_path` when either moves."""
+
+    Type = QGraphicsItem.UserType + 2
+
+    def __init__(self, spec: EdgeSpec, source: NodeItem, target: NodeItem) -> None:
+        super().__init__()
+        self.spec = spec
+        self.source = source
+        self.target = target
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+        self.setZValue(0.0)
+        self.setToolTip(f"{spec.source} → {spec.target}")
+        self.update_path()
+
+    def type(self) -> int:  # noqa: A003 - Qt's name
+        return self.Type
+
+    def update_path(self) -> None:
+        src = self.source.port(self.spec.source_port, False)
+        dst = self.target.port(self.spec.target_port, True)
+        p1 = src.anchor() if src else self.source.pos() + QPointF(self.source.width, cs.TITLE_HEIGHT / 2)
+        p2 = dst.anchor() if dst else self.target.pos() + QPointF(0.0, cs.TITLE_HEIGHT / 2)
+        ok = src is not None and dst is not None and src.info.known and dst.info.known
+        self.color = cs.color(src.info.type.color) if ok and src is not None else cs.color(cs.palette().missing)
+        self.dashed = not ok
+        self.set_points(p1, p2)
+
+
+class DragEdge(_CurveItem):
+    """The loose curve that follows the mouse while a connection is being dragged."""
+
+    def __init__(self, color: QColor) -> None:
+        super().__init__()
+        self.color = color
+        self.setZValue(10.0)
+        self.dashed = False
