@@ -1,0 +1,476 @@
+"""The main window: palette, canvas, inspector, problems and history around one flow document.
+
+Files: new / open / save / save as / recent, atomic saves, autosave with crash recovery and a
+prompt before unsaved changes are dropped. Modal questions go through `self.prompts` (a `Prompts`
+object) so tests and scripts can answer them without a dialog blocking.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QWidget
+
+from flowstudio.core.document import FlowDocument
+from flowstudio.core.errors import FlowFileError
+from flowstudio.core.flow import Flow, load_flow
+from flowstudio.core.registry import NodeRegistry, default_registry
+
+from . import actions as act
+from . import theme
+from .canvas_view import CanvasView
+from .controller import DocumentController
+from .history import HistoryPanel
+from .inspector import Inspector
+from .palette import NodePalette
+from .problems_panel import ProblemsPanel
+from .prompts import Prompts
+from .recent_files import add_recent_file, recent_files
+from .recovery import Autosaver, RecoveryEntry, pending_recoveries
+from .settings import app_settings
+from .start_page import StartPage, TemplateGallery
+
+FLOW_FILTER = "Flows (*.flow.json);;JSON (*.json);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, registry: NodeRegistry | None = None, prompts: Prompts | None = None,
+                 autosave_ms: int | None = None, restore_layout: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("FlowStudioMainWindow")
+        self.registry = registry or default_registry()
+        self.prompts = prompts or Prompts()
+        self.runner: object | None = None  # the engine bridge, attached by a later issue
+        self.has_flow = False
+        self._recovered = False  # restored from autosave: unsaved even though the undo stack is clean
+        self.controller = DocumentController(self._empty_document(), self)
+        self.autosaver = Autosaver(self.controller, autosave_ms, parent=self, dirty=self.is_dirty)
+
+        self.canvas = CanvasView(self.controller, self)
+        self.start_page = StartPage(self.registry, self)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.canvas)
+        self.setCentralWidget(self.stack)
+
+        self.palette = NodePalette(self.registry, self)
+        self.inspector = Inspector(self.controller, self)
+        self.problems = ProblemsPanel(self.controller, parent=self)
+        self.history = HistoryPanel(self.controller, self)
+        self.docks: dict[str, QDockWidget] = {}
+        self._add_dock("palette", "Nodes", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._add_dock("problems", "Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("history", "History", self.history, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
+        self.docks["problems"].raise_()
+        em = self.fontMetrics().height()
+        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [em * 15, em * 22],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["problems"]], [em * 9], Qt.Orientation.Vertical)
+
+        self.actions_ = act.build_actions(self)
+        for spec in act.SPECS:
+            if spec.canvas:
+                self.canvas.addAction(self.actions_[spec.key])
+        self.menus = act.build_menus(self, self.actions_)
+        self.toolbar = act.build_toolbar(self, self.actions_)
+        self.status_problems = QLabel(self)
+        self.status_counts = QLabel(self)
+        self.statusBar().addPermanentWidget(self.status_counts)
+        self.statusBar().addPermanentWidget(self.status_problems)
+
+        self._connect()
+        self.resize(em * 90, em * 56)
+        if restore_layout:
+            self._restore_layout()
+        self._show_start_page()
+
+    # -- construction
+
+    def _empty_document(self) -> FlowDocument:
+        return FlowDocument(Flow(name="Untitled"), None, self.registry)
+
+    def _add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+
+    def _connect(self) -> None:
+        self.palette.nodeRequested.connect(self.add_node_at_center)
+        self.canvas.selectionChanged.connect(self.inspector.show_selection)
+        self.canvas.nodeActivated.connect(self._node_activated)
+        self.canvas.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.problems.problemActivated.connect(self.show_problem)
+        self.problems.problemsChanged.connect(self.inspector.set_problems)
+        self.problems.problemsChanged.connect(self._update_status)
+        self.controller.changed.connect(lambda _c: self._update_title())
+        self.controller.undo_stack.cleanChanged.connect(lambda _c: self._dirty_changed())
+        self.start_page.newRequested.connect(self.new_flow)
+        self.start_page.openRequested.connect(self.open_flow)
+        self.start_page.templateChosen.connect(self.open_template)
+        self.start_page.recentChosen.connect(self.open_path)
+
+    # -- state
+
+    @property
+    def doc(self) -> FlowDocument:
+        return self.controller.doc
+
+    def is_dirty(self) -> bool:
+        """Unsaved changes: edits since the last save, or a flow restored from autosave."""
+        return self.has_flow and (self._recovered or not self.controller.undo_stack.isClean())
+
+    def _dirty_changed(self) -> None:
+        self.autosaver.changed()
+        self._update_title()
+
+    def _update_title(self) -> None:
+        if not self.has_flow:
+            self.setWindowTitle("FlowStudio")
+            self.setWindowModified(False)
+            return
+        name = self.doc.path.name if self.doc.path else f"{self.doc.flow.name or 'Untitled'} (unsaved)"
+        self.setWindowTitle(f"{name}[*] — FlowStudio")
+        self.setWindowModified(self.is_dirty())
+        self.actions_["save"].setEnabled(True)
+
+    def _update_status(self, problems: list) -> None:
+        flow = self.doc.flow
+        self.status_counts.setText(f"{len(flow.nodes)} nodes · {len(flow.edges)} connections  ")
+        errors = sum(p.severity == "error" for p in problems)
+        if not self.has_flow:
+            self.status_problems.setText("")
+        elif errors:
+            self.status_problems.setText(f"<span style='color:{theme.color('error')}'>●</span> "
+                                         f"{errors} problem{'s' if errors != 1 else ''}  ")
+        else:
+            self.status_problems.setText(f"<span style='color:{theme.color('ok')}'>●</span> ready to run  ")
+
+    def _show_start_page(self) -> None:
+        self.has_flow = False
+        self.start_page.set_recent(recent_files())
+        self.stack.setCurrentWidget(self.start_page)
+        for key in ("save", "save_as", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
+            self.actions_[key].setEnabled(False)
+        self._update_title()
+
+    def _show_canvas(self) -> None:
+        self.has_flow = True
+        self.stack.setCurrentWidget(self.canvas)
+        for key in ("save", "save_as", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
+            self.actions_[key].setEnabled(True)
+        self.canvas.setFocus()
+        self._update_title()
+
+    def set_document(self, doc: FlowDocument, recovered: bool = False) -> None:
+        """Show `doc` (a fresh undo history); the previous one must already be saved or given up."""
+        self.autosaver.discard()
+        self._recovered = recovered
+        self.controller.set_document(doc)
+        self.controller.undo_stack.setClean()
+        self._show_canvas()
+        self.problems.refresh()
+        QTimer.singleShot(0, self.canvas.frame_all)
+        if recovered:
+            self.autosaver.changed()
+
+    # -- files
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False means the user cancelled what they were doing."""
+        if not self.is_dirty():
+            return True
+        answer = self.prompts.unsaved_changes(self, self.doc.path.name if self.doc.path else self.doc.flow.name)
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_flow(self) -> None:
+        if self.maybe_save():
+            self.set_document(self._empty_document())
+
+    def new_from_template(self) -> None:
+        if not self.maybe_save():
+            return
+        path = self.prompts.choose_template(self, lambda: TemplateGallery(self.registry, self))
+        if path is not None:
+            self.open_template(path, ask=False)
+
+    def open_template(self, path: Path, ask: bool = True) -> bool:
+        """A template opens as a new, unsaved flow: saving asks for a new file name."""
+        if ask and not self.maybe_save():
+            return False
+        try:
+            flow = load_flow(path)
+        except FlowFileError as exc:
+            self.prompts.error(self, "Cannot open the template", str(exc))
+            return False
+        self.set_document(FlowDocument(flow, None, self.registry))
+        self.statusBar().showMessage(f"New flow from the template '{flow.name}'", 5000)
+        return True
+
+    def open_flow(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.doc.path.parent) if self.doc.path else str(Path.home())
+        path = self.prompts.open_path(self, start, FLOW_FILTER)
+        if path is not None:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path: Path | str, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        path = Path(path)
+        try:
+            doc = FlowDocument.open(path, self.registry)
+        except FlowFileError as exc:
+            self.prompts.error(self, "Cannot open the flow", str(exc))
+            return False
+        self.set_document(doc)
+        add_recent_file(path)
+        self.statusBar().showMessage(f"Opened {path}", 5000)
+        return True
+
+    def save(self) -> bool:
+        if not self.has_flow:
+            return False
+        if self.doc.path is None:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        if not self.has_flow:
+            return False
+        suggested = self.doc.path or Path.home() / f"{_file_stem(self.doc.flow.name)}.flow.json"
+        path = self.prompts.save_path(self, str(suggested), FLOW_FILTER)
+        if path is None:
+            return False
+        if not path.name.endswith(".json"):
+            path = path.with_name(path.name + ".flow.json")
+        return self._save_to(path)
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.doc.save(path)
+        except OSError as exc:
+            self.prompts.error(self, "Cannot save the flow", f"{path}: {exc.strerror or exc}")
+            return False
+        self._recovered = False
+        self.controller.undo_stack.setClean()
+        self.autosaver.discard()
+        add_recent_file(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def close_flow(self) -> bool:
+        if not self.maybe_save():
+            return False
+        self.autosaver.discard()
+        self._recovered = False
+        self.controller.set_document(self._empty_document())
+        self.controller.undo_stack.setClean()
+        self._show_start_page()
+        return True
+
+    def fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = recent_files()
+        for path in paths:
+            action = self.recent_menu.addAction(path.name, lambda p=path: self.open_path(p))
+            action.setToolTip(str(path))
+        if not paths:
+            self.recent_menu.addAction("No recent flows").setEnabled(False)
+
+    # -- crash recovery
+
+    def offer_recovery(self) -> bool:
+        """On start: offer what a crashed session autosaved. True when a flow was restored."""
+        for entry in pending_recoveries():
+            answer = self.prompts.restore_recovery(self, entry)
+            if answer == "restore":
+                self.restore(entry)
+                return True
+            if answer == "discard":
+                entry.discard()
+        return False
+
+    def restore(self, entry: RecoveryEntry) -> None:
+        doc = FlowDocument(entry.flow, entry.original, self.registry)
+        self.set_document(doc, recovered=True)
+        entry.discard()  # our own autosave file now holds it
+        self.statusBar().showMessage(f"Restored {entry.describe()}", 8000)
+
+    # -- edits that start in the window
+
+    def add_node_at_center(self, type_id: str) -> str | None:
+        if not self.has_flow:
+            self.new_flow()
+            if not self.has_flow:
+                return None
+        centre = self.canvas.viewport_center_scene()
+        node_id = self.canvas.add_node(type_id, QPointF(*_snap(centre - QPointF(90, 30))))
+        self.canvas.setFocus()
+        return node_id
+
+    def show_problem(self, node_id: str | None, field: str | None) -> None:
+        """Select the problem's node and put the cursor in its field."""
+        if node_id is None or self.doc.flow.node(node_id) is None:
+            return
+        self.canvas.select_nodes([node_id])
+        self.inspector.show_selection([node_id])
+        self.docks["inspector"].show()
+        self.docks["inspector"].raise_()
+        self.inspector.focus_field(field)
+
+    def _node_activated(self, node_id: str) -> None:
+        self.docks["inspector"].raise_()
+        self.inspector.show_selection([node_id])
+        first = next(iter(self.inspector._rows), None)
+        if first:
+            self.inspector.focus_field(first)
+
+    # -- action slots (canvas verbs are forwarded)
+
+    def canvas_cut(self) -> None:
+        self.canvas.cut()
+
+    def canvas_copy(self) -> None:
+        self.canvas.copy()
+
+    def canvas_paste(self) -> None:
+        self.canvas.paste()
+
+    def canvas_duplicate(self) -> None:
+        self.canvas.duplicate()
+
+    def canvas_delete(self) -> None:
+        self.canvas.delete_selected()
+
+    def canvas_select_all(self) -> None:
+        self.canvas.select_all()
+
+    def quick_add(self) -> None:
+        self.canvas.setFocus()
+        self.canvas.open_quick_add()
+
+    def add_group(self) -> None:
+        self.canvas.add_group_around_selection()
+
+    def rename_node(self) -> None:
+        if self.inspector.node_id:
+            self.docks["inspector"].raise_()
+            self.inspector.title_edit.setFocus()
+            self.inspector.title_edit.selectAll()
+
+    def focus_palette(self) -> None:
+        self.docks["palette"].show()
+        self.docks["palette"].raise_()
+        self.palette.focus_search()
+
+    def frame_all(self) -> None:
+        self.canvas.frame_all()
+
+    def frame_selection(self) -> None:
+        self.canvas.frame_selection()
+
+    def zoom_in(self) -> None:
+        self.canvas.zoom_in()
+
+    def zoom_out(self) -> None:
+        self.canvas.zoom_out()
+
+    def reset_zoom(self) -> None:
+        self.canvas.reset_zoom()
+
+    def auto_layout(self) -> None:
+        self.canvas.auto_layout()
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def set_theme(self, name: str) -> None:
+        theme.apply_theme(name, remember=True)  # type: ignore[arg-type]
+        self.actions_[f"theme_{name}"].setChecked(True)
+        act.refresh_icons(self.actions_)
+        self.palette.refresh_icons()
+        self.history.refresh_icons()
+        self.problems.refresh()
+        if self.inspector.node_id:
+            self.inspector._rows.clear()
+        self.inspector.show_selection(self.inspector._selection)
+
+    # -- run (the engine is wired to the app in a later issue)
+
+    def attach_runner(self, runner: object) -> None:
+        """Connect an engine bridge with `run(doc, targets)` and `stop()`; enables the Run menu."""
+        self.runner = runner
+        for key in ("run", "run_selected", "stop"):
+            self.actions_[key].setEnabled(True)
+
+    def run_flow(self) -> None:
+        if self.runner is not None:
+            self.runner.run(self.doc, None)  # type: ignore[attr-defined]
+
+    def run_selected(self) -> None:
+        if self.runner is not None:
+            self.runner.run(self.doc, self.canvas.selected_node_ids())  # type: ignore[attr-defined]
+
+    def stop_run(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()  # type: ignore[attr-defined]
+
+    def validate_now(self) -> None:
+        self.problems.refresh()
+        self.docks["problems"].show()
+        self.docks["problems"].raise_()
+
+    # -- help
+
+    def show_shortcuts(self) -> None:
+        self.prompts.show_shortcuts(self, act.shortcut_rows(self.actions_))
+
+    def show_about(self) -> None:
+        from flowstudio import __version__
+
+        self.prompts.info(self, "About FlowStudio",
+                          f"<b>FlowStudio {__version__}</b><p>Build, run and export language-model flows "
+                          "offline: wire nodes on the canvas, run them locally, export a script.</p>")
+
+    # -- window state
+
+    def _restore_layout(self) -> None:
+        settings = app_settings()
+        geometry = settings.value("window/geometry")
+        state = settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.autosaver.discard()
+        settings = app_settings()
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        event.accept()
+
+
+def _snap(point: QPointF, grid: float = 20.0) -> tuple[float, float]:
+    return (round(point.x() / grid) * grid, round(point.y() / grid) * grid)
+
+
+def _file_stem(name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip().replace(" ", "_")
+    return stem.lower() or "flow"

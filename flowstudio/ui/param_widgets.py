@@ -1,0 +1,475 @@
+"""Editors for single params, chosen from the params model: one declaration drives the form.
+
+Each editor shows a JSON value, emits `edited(value)` when the user changes it and never writes the
+document itself (the inspector turns edits into undoable `SetParam`s). Number fields accept values
+outside the model's bounds on purpose: the bad text stays visible and the inspector shows why it is
+wrong, instead of silently clamping what the user typed.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+import types
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
+
+import annotated_types as at
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFont, QFontDatabase, QValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from flowstudio.core.node import param_widget
+
+from . import theme
+from .model_picker import ModelPicker
+
+INT32 = (-(2**31), 2**31 - 1)
+
+
+# ------------------------------------------------------------------------------------------ the field
+
+
+@dataclass
+class FieldSpec:
+    """What the form needs to know about one param, read from the pydantic model."""
+
+    name: str
+    label: str
+    kind: str  # bool, int, float, choice, line, multiline, code, path, model, json
+    description: str = ""
+    default: Any = None
+    required: bool = False
+    nullable: bool = False
+    options: list[Any] = field(default_factory=list)
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
+
+    def bounds_text(self) -> str:
+        parts = []
+        if self.ge is not None:
+            parts.append(f"≥ {format_number(self.ge)}")
+        if self.gt is not None:
+            parts.append(f"> {format_number(self.gt)}")
+        if self.le is not None:
+            parts.append(f"≤ {format_number(self.le)}")
+        if self.lt is not None:
+            parts.append(f"< {format_number(self.lt)}")
+        return ", ".join(parts)
+
+    def tooltip(self) -> str:
+        text = f"<b>{self.name}</b>"
+        if self.description:
+            text += f"<br>{self.description}"
+        extra = []
+        if self.bounds_text():
+            extra.append(f"range: {self.bounds_text()}")
+        if self.default is not None and self.default != "":
+            extra.append(f"default: {json.dumps(self.default)}")
+        if extra:
+            text += "<br><i>" + "; ".join(extra) + "</i>"
+        return text
+
+
+def humanize(name: str) -> str:
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(args) < len(get_args(annotation)):
+            return args[0], True
+    return annotation, False
+
+
+def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
+    specs = []
+    for name, info in model.model_fields.items():
+        annotation, nullable = _strip_optional(info.annotation)
+        hints = param_widget(model, name)
+        default = None if info.default is PydanticUndefined else info.default
+        if isinstance(default, enum.Enum):
+            default = default.value
+        spec = FieldSpec(name=name, label=humanize(name), kind="json", description=info.description or "",
+                         default=default, required=info.is_required(), nullable=nullable, hints=hints)
+        for meta in info.metadata:
+            for bound in ("ge", "gt", "le", "lt"):
+                if isinstance(meta, getattr(at, bound.capitalize())):
+                    setattr(spec, bound, getattr(meta, bound))
+        widget = hints.get("widget")
+        if widget in ("path", "model", "multiline", "line", "code"):
+            spec.kind = widget
+        elif get_origin(annotation) is Literal:
+            spec.kind, spec.options = "choice", list(get_args(annotation))
+        elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            spec.kind, spec.options = "choice", [m.value for m in annotation]
+        elif annotation is bool:
+            spec.kind = "bool"
+        elif annotation is int and not nullable:
+            spec.kind = "int"
+        elif annotation is float and not nullable:
+            spec.kind = "float"
+        elif annotation is str:
+            spec.kind = "line"
+        specs.append(spec)
+    return specs
+
+
+# ------------------------------------------------------------------------------------------- numbers
+
+
+def format_number(value: float) -> str:
+    """Short, exact-enough text: 2e-5 rather than 0.00002, 1000 rather than 1000.0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or (math.isfinite(value) and value == int(value) and abs(value) < 1e15):
+        return str(int(value))
+    text = f"{value:.10g}"
+    return re.sub(r"e([+-])0*(\d)", lambda m: f"e{'-' if m.group(1) == '-' else ''}{m.group(2)}", text)
+
+
+_PARTIAL_NUMBER = re.compile(r"^[+-]?(\d*\.?\d*)?([eE][+-]?\d*)?$")
+
+
+def _round_sig(value: float, digits: int = 12) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+class FloatSpinBox(QDoubleSpinBox):
+    """A double spin box for any magnitude: scientific notation, steps by the leading digit.
+
+    The Qt range is wide so typed values are kept; the model's bounds only limit the arrows.
+    """
+
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self.setDecimals(300)  # Qt rounds values to `decimals`; keep tiny learning rates exact
+        self.setRange(-1e300, 1e300)
+        self.setAccelerated(True)
+
+    def validate(self, text: str, pos: int) -> QValidator.State:  # type: ignore[override]
+        try:
+            float(text)
+            return QValidator.State.Acceptable
+        except ValueError:
+            return QValidator.State.Intermediate if _PARTIAL_NUMBER.match(text.strip()) else QValidator.State.Invalid
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
+        return format_number(value)
+
+    def fixup(self, text: str) -> str:
+        return format_number(self.value())
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
+        value = self.value()
+        for _ in range(abs(steps)):
+            value = self._step_once(value, 1 if steps > 0 else -1)
+        self.setValue(value)
+
+    def _step_once(self, value: float, direction: int) -> float:
+        if value == 0:
+            step = 0.1 if self.spec.le is None or self.spec.le > 1 else 0.01
+        else:
+            step = 10 ** math.floor(math.log10(abs(value)))
+            if direction < 0 < value and math.isclose(value, step):  # 1e-5 -> 9e-6, not 0
+                step /= 10
+            if direction > 0 > value and math.isclose(-value, step):
+                step /= 10
+        new = _round_sig(value + direction * step)
+        s = self.spec
+        if s.ge is not None and new < s.ge:
+            new = float(s.ge)
+        if s.le is not None and new > s.le:
+            new = float(s.le)
+        if (s.gt is not None and new <= s.gt) or (s.lt is not None and new >= s.lt):
+            return value
+        return new
+
+
+class IntSpinBox(QSpinBox):
+    """A spin box whose arrows respect the model's bounds while typed values are kept."""
+
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self.setRange(*INT32)
+        self.setAccelerated(True)
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
+        low = self.spec.ge if self.spec.ge is not None else (
+            math.floor(self.spec.gt) + 1 if self.spec.gt is not None else INT32[0])
+        high = self.spec.le if self.spec.le is not None else (
+            math.ceil(self.spec.lt) - 1 if self.spec.lt is not None else INT32[1])
+        self.setValue(int(max(low, min(high, self.value() + steps))))
+
+
+# ------------------------------------------------------------------------------------------- editors
+
+
+class ParamEditor(QWidget):
+    """Base of the editors: `set_value` from the document (silent), `edited` from the user."""
+
+    edited = Signal(object)  # the new JSON value
+    parseError = Signal(str)  # text that is not a value at all (kept visible, not pushed)
+
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(4)
+        self.setToolTip(spec.tooltip())
+
+    def set_value(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def focus_widget(self) -> QWidget:
+        return self
+
+    def set_invalid(self, invalid: bool) -> None:
+        target = self.focus_widget()
+        if target.property("invalid") != invalid:
+            target.setProperty("invalid", invalid)
+            target.style().unpolish(target)
+            target.style().polish(target)
+
+
+class BoolEditor(ParamEditor):
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.box = QCheckBox(self)
+        self._layout.addWidget(self.box)
+        self._layout.addStretch(1)
+        self.box.toggled.connect(self.edited)
+
+    def set_value(self, value: Any) -> None:
+        self.box.blockSignals(True)
+        self.box.setChecked(bool(value))
+        self.box.blockSignals(False)
+
+    def focus_widget(self) -> QWidget:
+        return self.box
+
+
+class NumberEditor(ParamEditor):
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.spin: QSpinBox | FloatSpinBox = IntSpinBox(spec, self) if spec.kind == "int" else FloatSpinBox(spec, self)
+        self.spin.setToolTip(spec.tooltip())
+        self._layout.addWidget(self.spin, 1)
+        self.spin.valueChanged.connect(self._changed)
+
+    def _changed(self, value: float) -> None:
+        self.edited.emit(int(value) if self.spec.kind == "int" else float(value))
+
+    def set_value(self, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            # not a number in the file: show it, the inspector reports the problem
+            self.spin.lineEdit().setText("" if value is None else str(value))
+            return
+        if self.spin.value() == value and self.spin.text():
+            return
+        self.spin.blockSignals(True)
+        if self.spec.kind == "int" and not (INT32[0] <= value <= INT32[1]):
+            self.spin.lineEdit().setText(str(value))
+        else:
+            self.spin.setValue(value)
+        self.spin.blockSignals(False)
+
+    def focus_widget(self) -> QWidget:
+        return self.spin
+
+
+class ChoiceEditor(ParamEditor):
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo = QComboBox(self)
+        for option in spec.options:
+            self.combo.addItem(str(option), option)
+        self._layout.addWidget(self.combo, 1)
+        self.combo.activated.connect(lambda i: self.edited.emit(self.combo.itemData(i)))
+
+    def set_value(self, value: Any) -> None:
+        index = self.combo.findData(value)
+        if index < 0:  # a value the model does not know: show it so the problem is visible
+            self.combo.addItem(str(value), value)
+            index = self.combo.count() - 1
+        self.combo.blockSignals(True)
+        self.combo.setCurrentIndex(index)
+        self.combo.blockSignals(False)
+
+    def focus_widget(self) -> QWidget:
+        return self.combo
+
+
+class LineEditor(ParamEditor):
+    """Plain strings, and (kind "json") anything else typed as JSON: lists, dicts, optional numbers."""
+
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.line = QLineEdit(self)
+        self.line.setClearButtonEnabled(spec.kind != "json")
+        if spec.nullable:
+            self.line.setPlaceholderText("(none)")
+        self._layout.addWidget(self.line, 1)
+        self.line.textEdited.connect(self._typed)
+
+    def _to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if self.spec.kind == "json" and not isinstance(value, str):
+            return json.dumps(value)
+        return str(value)
+
+    def _typed(self, text: str) -> None:
+        if self.spec.nullable and not text.strip():
+            self.edited.emit(None)
+            return
+        if self.spec.kind != "json":
+            self.edited.emit(text)
+            return
+        try:
+            self.edited.emit(json.loads(text))
+        except ValueError:
+            self.parseError.emit("not a valid value (numbers, true/false, [lists] or {objects} in JSON)")
+
+    def set_value(self, value: Any) -> None:
+        text = self._to_text(value)
+        if self.line.text() != text:
+            try:  # same value, other spelling (e.g. "1e-5" typed, 1e-05 stored): leave the user's text
+                if self.spec.kind == "json" and json.loads(self.line.text()) == value:
+                    return
+            except ValueError:
+                pass
+            self.line.setText(text)
+
+    def focus_widget(self) -> QWidget:
+        return self.line
+
+
+class TextEditor(ParamEditor):
+    """Multi-line text (prompts, templates); code fields use a monospace font."""
+
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.text = QPlainTextEdit(self)
+        self.text.setTabChangesFocus(spec.kind != "code")
+        if spec.kind == "code":
+            font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+            font.setStyleHint(QFont.StyleHint.Monospace)
+            self.text.setFont(font)
+            self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        lines = 10 if spec.kind == "code" else 4
+        self.text.setFixedHeight(self.text.fontMetrics().lineSpacing() * lines + 14)
+        self._layout.addWidget(self.text, 1)
+        self.text.textChanged.connect(self._changed)
+        self._silent = False
+
+    def _changed(self) -> None:
+        if not self._silent:
+            self.edited.emit(self.text.toPlainText())
+
+    def set_value(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        if self.text.toPlainText() != text:
+            self._silent = True
+            cursor = self.text.textCursor().position()
+            self.text.setPlainText(text)
+            c = self.text.textCursor()
+            c.setPosition(min(cursor, len(text)))
+            self.text.setTextCursor(c)
+            self._silent = False
+
+    def focus_widget(self) -> QWidget:
+        return self.text
+
+
+class PathEditor(LineEditor):
+    """A path with a browse button (a file or a directory, per the field's `path_kind`)."""
+
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        kind = spec.hints.get("path_kind", "file")
+        self.line.setPlaceholderText("a directory" if kind == "dir" else "a file")
+        self.button = QToolButton(self)
+        self.button.setIcon(theme.icon("mdi6.folder-open-outline"))
+        self.button.setToolTip("Browse…")
+        self.button.clicked.connect(self.browse)
+        self._layout.addWidget(self.button)
+        self.base_dir = ""
+
+    def browse(self) -> None:
+        start = self.line.text() or self.base_dir
+        if self.spec.hints.get("path_kind") == "dir":
+            path = QFileDialog.getExistingDirectory(self, f"Choose {self.spec.label.lower()}", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, f"Choose {self.spec.label.lower()}", start,
+                                                  self.spec.hints.get("filters") or "All files (*)")
+        if path:
+            self.line.setText(path)
+            self.edited.emit(path)
+
+
+class ModelEditor(ParamEditor):
+    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.picker = ModelPicker(self)
+        self._layout.addWidget(self.picker, 1)
+        self.picker.textEdited.connect(self.edited)
+
+    def set_value(self, value: Any) -> None:
+        self.picker.set_text("" if value is None else str(value))
+
+    def focus_widget(self) -> QWidget:
+        return self.picker.combo
+
+
+EDITORS: dict[str, type[ParamEditor]] = {
+    "bool": BoolEditor, "int": NumberEditor, "float": NumberEditor, "choice": ChoiceEditor,
+    "line": LineEditor, "json": LineEditor, "multiline": TextEditor, "code": TextEditor,
+    "path": PathEditor, "model": ModelEditor,
+}
+
+
+def make_editor(spec: FieldSpec, parent: QWidget | None = None) -> ParamEditor:
+    return EDITORS[spec.kind](spec, parent)
+
+
+def stacked(*widgets: QWidget) -> QWidget:
+    """A small vertical stack with no margins (editor above its error label)."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(2)
+    for w in widgets:
+        layout.addWidget(w)
+    return box

@@ -1,0 +1,97 @@
+"""The window's modal questions, in one replaceable object.
+
+`MainWindow(prompts=...)` takes any object with these methods, so tests and scripts answer
+without a dialog blocking the event loop; the app uses the real dialogs below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHeaderView,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .recovery import RecoveryEntry
+
+SaveAnswer = Literal["save", "discard", "cancel"]
+RestoreAnswer = Literal["restore", "discard", "later"]
+
+
+class Prompts:
+    def unsaved_changes(self, parent: QWidget, name: str) -> SaveAnswer:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved changes",
+                          f"Save the changes to “{name}” before closing it?", parent=parent)
+        box.setInformativeText("Your changes are lost if you don't save them.")
+        box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                               | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        if answer == QMessageBox.StandardButton.Save:
+            return "save"
+        if answer == QMessageBox.StandardButton.Discard:
+            return "discard"
+        return "cancel"
+
+    def restore_recovery(self, parent: QWidget, entry: RecoveryEntry) -> RestoreAnswer:
+        box = QMessageBox(QMessageBox.Icon.Question, "Restore unsaved work?",
+                          "FlowStudio did not close cleanly last time.", parent=parent)
+        box.setInformativeText(f"It autosaved {entry.describe()}. Restore it?")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        if box.clickedButton() is restore:
+            return "restore"
+        if box.clickedButton() is discard:
+            return "discard"
+        return "later"
+
+    def open_path(self, parent: QWidget, start: str, filters: str) -> Path | None:
+        path, _ = QFileDialog.getOpenFileName(parent, "Open Flow", start, filters)
+        return Path(path) if path else None
+
+    def save_path(self, parent: QWidget, suggested: str, filters: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(parent, "Save Flow As", suggested, filters)
+        return Path(path) if path else None
+
+    def choose_template(self, parent: QWidget, make_gallery: Callable[[], QDialog]) -> Path | None:
+        gallery = make_gallery()
+        return gallery.chosen if gallery.exec() == QDialog.DialogCode.Accepted else None  # type: ignore[attr-defined]
+
+    def error(self, parent: QWidget, title: str, text: str) -> None:
+        QMessageBox.critical(parent, title, text)
+
+    def info(self, parent: QWidget, title: str, text: str) -> None:
+        QMessageBox.about(parent, title, text)
+
+    def show_shortcuts(self, parent: QWidget, rows: list[tuple[str, str]]) -> None:
+        dialog = QDialog(parent)
+        dialog.setWindowTitle("Keyboard Shortcuts")
+        layout = QVBoxLayout(dialog)
+        table = QTableWidget(len(rows), 2, dialog)
+        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for i, (name, keys) in enumerate(rows):
+            table.setItem(i, 0, QTableWidgetItem(name))
+            table.setItem(i, 1, QTableWidgetItem(keys))
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(table)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+        buttons.rejected.connect(dialog.reject)
+        layout.addWidget(buttons)
+        em = dialog.fontMetrics().height()
+        dialog.resize(em * 28, em * 32)
+        dialog.exec()
