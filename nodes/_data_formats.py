@@ -116,3 +116,41 @@ def is_conversational(rows: Sequence[Mapping[str, Any]], fmt: str) -> bool:
         return True
     col = {"preference": "chosen", "prompt_completion": "prompt"}.get(fmt)
     return bool(col and _is_messages(row.get(col)))
+
+
+def require_chat_template(tokenizer: Any, node_field: str = "tokenizer") -> None:
+    if not getattr(tokenizer, "chat_template", None):
+        raise NodeRunError("this dataset holds chat messages but the tokenizer has no chat template",
+                           field=node_field,
+                           hint="set `chat_template` on the model.load / tokenizer.load node, or train a "
+                                "tokenizer with one (tokenizer.train), or use prompt/completion text data")
+
+
+def _chat(tokenizer: Any, messages: list[dict[str, Any]]) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False)
+
+
+def render_texts(row: Mapping[str, Any], fmt: str, tokenizer: Any) -> list[str]:
+    """The full text(s) a model sees for one row: one string, or two (chosen, rejected) for preference data."""
+    if fmt == "text":
+        return [str(row["text"])]
+    if fmt == "qa":
+        return [f"{row['question']} {row['answer']}"]
+    if fmt == "messages":
+        return [_chat(tokenizer, row["messages"])]
+    if fmt == "prompt_completion":
+        prompt, completion = row["prompt"], row["completion"]
+        if _is_messages(prompt):
+            return [_chat(tokenizer, list(prompt) + list(completion))]
+        return [str(prompt) + str(completion)]
+    if fmt == "preference":
+        prompt = row.get("prompt") or ""
+        out = []
+        for col in ("chosen", "rejected"):
+            value = row[col]
+            if _is_messages(value):
+                out.append(_chat(tokenizer, (list(prompt) if _is_messages(prompt) else []) + list(value)))
+            else:
+                out.append(str(prompt) + " " + str(value) if prompt else str(value))
+        return out
+    raise NodeRunError(f"unknown dataset format {fmt!r}", field="dataset")

@@ -6,7 +6,8 @@ A tiny made-up world of facts (capitals, animal sounds, colours, sums, opposites
 a signal a small model can learn in a few steps:
 
 - sft_chat.jsonl     {"messages": [...]}                 chat turns answering questions about the facts
-- preference.jsonl   {"prompt", "chosen", "rejected"}    chosen: correct and polite; rejected: wrong and rude
+- preference.jsonl   {"prompt", "chosen", "rejected"}    chat messages; chosen: correct and polite,
+                                                         rejected: wrong and rude
 - qa.jsonl           {"question", "answer"}              short answers, for exact-match evaluation
 - corpus.jsonl       {"text"}                            plain sentences stating the facts
 - ../corpus/tiny_corpus.txt  the text builtin:tiny-llama's tokenizer is trained on
@@ -100,7 +101,9 @@ def main() -> None:
         question, answer, sentence, wrong = rng.choice(all_facts)
         chosen = rng.choice(POLITE) + sentence
         rejected = f"{rng.choice(RUDE)} {wrong_sentence(sentence, answer, rng.choice(wrong))}"
-        preference.append({"prompt": question, "chosen": chosen, "rejected": rejected})
+        preference.append({"prompt": [{"role": "user", "content": question}],
+                           "chosen": [{"role": "assistant", "content": chosen}],
+                           "rejected": [{"role": "assistant", "content": rejected}]})
 
     qa = [{"question": q, "answer": a} for q, a, _, _ in rng.sample(all_facts, 200)]
 

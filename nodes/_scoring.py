@@ -1,0 +1,58 @@
+"""Scoring helpers shared by training and evaluation nodes: log-probs, NLL, reward-model scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def completion_logprob(model: Any, tokenizer: Any, prompt: str, completion: str, device: str,
+                       max_length: int = 1024) -> float:
+    """Sum of log p(completion tokens | prompt) under `model`."""
+    import torch
+
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+    full_ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"][:max_length]
+    start = max(1, min(len(prompt_ids), len(full_ids) - 1))
+    ids = torch.tensor([full_ids], device=device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, :-1].float()
+    logps = torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:].unsqueeze(1)).squeeze(1)
+    return float(logps[start - 1:].sum())
+
+
+def mean_nll(model: Any, tokenizer: Any, texts: Sequence[str], device: str, max_length: int, batch_size: int = 8,
+             progress: Any = None) -> tuple[float, int]:
+    """(mean negative log-likelihood per predicted token, number of tokens) over `texts`."""
+    import torch
+
+    total, count = 0.0, 0
+    for i in range(0, len(texts), batch_size):
+        batch = list(texts[i:i + batch_size])
+        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
+                        add_special_tokens=True).to(device)
+        with torch.no_grad():
+            logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, :-1].float()
+        labels = enc["input_ids"][:, 1:]
+        mask = enc["attention_mask"][:, 1:].bool()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
+        total += float(nll[mask].sum())
+        count += int(mask.sum())
+        if progress is not None:
+            progress(min(i + batch_size, len(texts)), len(texts))
+    return (total / count if count else float("nan")), count
+
+
+def reward_scores(model: Any, tokenizer: Any, texts: Sequence[str], device: str, max_length: int = 1024,
+                  batch_size: int = 8) -> list[float]:
+    """The scalar score of a sequence-classification (reward) model for each text."""
+    import torch
+
+    scores: list[float] = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[i:i + batch_size]), return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length, add_special_tokens=False).to(device)
+        with torch.no_grad():
+            logits = model(**enc).logits
+        scores.extend(float(x) for x in logits[:, 0].float().cpu())
+    return scores
