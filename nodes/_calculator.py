@@ -298,6 +298,9 @@ class _Walker:
         return float(base) ** float(exponent)
 
     def call(self, node: ast.Call) -> Number:
+        if isinstance(node.func, ast.Attribute):
+            raise CalcError(f"unsupported {'.' + node.func.attr!r} {self.where(node.func)}: only plain functions "
+                            "such as sqrt(x) are allowed")
         if not isinstance(node.func, ast.Name):
             raise CalcError(f"unexpected '(' after {self.token(node.func)!r} {self.where(node)} "
                             "(write '*' to multiply)")

@@ -143,8 +143,8 @@ def load_for(ctx: Any, model: Any, dtype: str | None) -> Any:
     from . import _generation as gen
     from ._hf import torch_device
 
-    device = torch_device(ctx)
     path, meta = gen.model_path(model)
+    device = "cpu" if meta.get("device_map") == "cpu" else torch_device(ctx)
     warm = is_warm(gen.warm_key(path, dtype or meta.get("dtype", "auto"), device))
     started = time.perf_counter()
     loaded = gen.load_model(model, device=device, dtype=dtype)

@@ -1,0 +1,70 @@
+"""chain.prompt: variables become input ports, missing ones are validation problems, text and messages out."""
+
+from __future__ import annotations
+
+import pytest
+from flowstudio.nodes.chain import Prompt
+from flowstudio.nodes.io import Output, TextInput
+
+from flowstudio.core.errors import NodeRunError
+from flowstudio.core.node import PortValues
+from flowstudio.core.registry import NodeRegistry
+from flowstudio.core.validation import validate_flow
+from tests.stubs import make_flow
+
+REGISTRY = NodeRegistry([Prompt, TextInput, Output])
+
+
+def test_variables_become_input_ports_in_order() -> None:
+    ports = Prompt.input_ports({"system": "You answer in {{language}}.",
+                                "template": "Q: {{ question }}\nContext: {{context}}\nAgain {{question}}"})
+    assert [p.name for p in ports] == ["language", "question", "context"]
+    assert all(not p.optional for p in ports)
+    assert [p.name for p in Prompt.input_ports({"template": "no variables, {\"json\": 1}"})] == []
+
+
+def test_default_template_has_a_question_port() -> None:
+    assert [p.name for p in Prompt.input_ports(None)] == ["question"]
+
+
+def test_unconnected_variable_is_a_validation_problem() -> None:
+    flow = make_flow([("q", "io.text", {"text": "hi"}),
+                      ("p", "chain.prompt", {"template": "{{question}} in {{language}}"}),
+                      ("out", "io.output", {})],
+                     [("q.text", "p.question"), ("p.text", "out.value")])
+    problems = validate_flow(flow, REGISTRY)
+    assert [(p.code, p.node_id, p.field) for p in problems] == [("missing_input", "p", "language")]
+
+
+def test_edge_to_a_variable_that_is_not_in_the_template_is_a_problem() -> None:
+    flow = make_flow([("q", "io.text", {}), ("p", "chain.prompt", {"template": "{{question}}"})],
+                     [("q.text", "p.question"), ("q.text", "p.topic")])
+    problems = validate_flow(flow, REGISTRY)
+    assert [(p.code, p.field) for p in problems] == [("missing_port", "topic")]
+
+
+def test_bad_placeholder_and_empty_template_are_problems() -> None:
+    problems = Prompt.check(Prompt.Params(template="Hi {{ first name }}", system="{{1x}}"), None)
+    assert [(p.code, p.field) for p in problems] == [("bad_placeholder", "system"), ("bad_placeholder", "template")]
+    assert Prompt.check(Prompt.Params(template="  "), None)[0].code == "empty_template"
+
+
+def test_renders_text_and_messages(make_ctx) -> None:
+    params = Prompt.Params(system="Answer in {{language}}.", template='Q: {{question}}\nReply as {"a": ...}')
+    out = Prompt().run(make_ctx(), PortValues({"language": "French", "question": "2+2?"}), params)
+    assert out["messages"] == [{"role": "system", "content": "Answer in French."},
+                               {"role": "user", "content": 'Q: 2+2?\nReply as {"a": ...}'}]
+    assert out["text"] == 'Answer in French.\n\nQ: 2+2?\nReply as {"a": ...}'
+
+
+def test_plain_prompt_has_one_user_message_and_formats_values(make_ctx) -> None:
+    out = Prompt().run(make_ctx(), PortValues({"n": 3.0, "data": {"k": [1, 2]}}),
+                       Prompt.Params(template="{{n}} items: {{data}} {{{{literal}}"))
+    assert out["text"] == '3 items: {"k": [1, 2]} {{literal}}'
+    assert out["messages"] == [{"role": "user", "content": out["text"]}]
+
+
+def test_missing_value_at_run_time_names_the_variable(make_ctx) -> None:
+    with pytest.raises(NodeRunError) as err:
+        Prompt().run(make_ctx(), PortValues({}), Prompt.Params(template="{{question}}"))
+    assert err.value.field == "question"
