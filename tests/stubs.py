@@ -141,17 +141,21 @@ class Train(Node):
         state = json.loads(ckpt.read_text()) if ckpt.exists() else {"step": 0, "lineage": []}
         if state["step"]:
             state["lineage"].append(state["step"])  # resumed from here
+        def save() -> None:  # atomically, like a real checkpoint
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, ckpt)
+
         while state["step"] < params.steps:
             if ctx.cancelled():
-                ckpt.parent.mkdir(parents=True, exist_ok=True)
-                ckpt.write_text(json.dumps(state))
+                save()
                 from flowstudio.core.errors import RunCancelled
 
                 raise RunCancelled(f"stopped at step {state['step']}")
             time.sleep(params.step_seconds)
             state["step"] += 1
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            ckpt.write_text(json.dumps(state))
+            save()
             ctx.metric("loss", 1.0 / state["step"], step=state["step"])
             ctx.progress(state["step"], params.steps)
         out = Path(ctx.work_dir) / "model"
