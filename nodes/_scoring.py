@@ -56,3 +56,45 @@ def reward_scores(model: Any, tokenizer: Any, texts: Sequence[str], device: str,
             logits = model(**enc).logits
         scores.extend(float(x) for x in logits[:, 0].float().cpu())
     return scores
+
+
+def as_prompt(tokenizer: Any, prompt: Any) -> str:
+    """A prompt (text, or chat messages) as the text the model continues."""
+    if isinstance(prompt, list):
+        return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    return str(prompt)
+
+
+def generate_texts(model: Any, tokenizer: Any, prompts: Sequence[Any], device: str, max_new_tokens: int,
+                   batch_size: int = 8, temperature: float = 0.0, seed: int | None = None,
+                   progress: Any = None, stream: Any = None) -> list[str]:
+    """Continuations of `prompts` (texts or message lists); greedy when temperature is 0."""
+    import torch
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    outputs: list[str] = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            texts = [as_prompt(tokenizer, p) for p in prompts[i:i + batch_size]]
+            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                                      "eos_token_id": tokenizer.eos_token_id}
+            if temperature > 0:
+                kwargs.update(do_sample=True, temperature=temperature, top_p=1.0, top_k=0)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            with torch.no_grad():
+                out = model.generate(**enc, **kwargs)
+            for row in out[:, enc["input_ids"].shape[1]:]:
+                text = tokenizer.decode(row, skip_special_tokens=True).strip()
+                outputs.append(text)
+                if stream is not None:
+                    stream(text + "\n")
+            if progress is not None:
+                progress(len(outputs), len(prompts))
+    finally:
+        tokenizer.padding_side = side
+    return outputs
