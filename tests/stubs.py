@@ -69,7 +69,7 @@ class Sum(Node):
         value = Port(Number)
 
     def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
-        return {"value": float(sum(inputs.values))}
+        return {"value": float(sum(inputs["values"]))}  # inputs.values is Mapping.values
 
 
 class Echo(Node):
