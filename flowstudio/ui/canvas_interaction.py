@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QLineEdit, QMenu, QRubberBand
 
-from flowstudio.core.edits import AddNode, Disconnect, MoveNodes, SetTitle, UpdateGroup
+from flowstudio.core.edits import AddNode, Batch, Disconnect, MoveNodes, SetTitle, UpdateGroup
 from flowstudio.core.flow import EdgeSpec
 from flowstudio.core.ports import is_compatible
 
@@ -204,16 +204,14 @@ class CanvasInteraction:
             return
         delta = scene_pos - self._press_scene
         dx, dy = round(delta.x(), 1), round(delta.y(), 1)
-        self.view.controller.begin_macro("Move frame")
-        try:
-            if self._start_positions:
-                positions = {nid: (x + dx, y + dy) for nid, (x, y) in self._start_positions.items()}
-                self.view.push(MoveNodes(positions, label="Move frame"), self._merge_key())
-            r = self._group_start
-            spec = group.spec.model_copy(update={"rect": (r.x() + dx, r.y() + dy, r.width(), r.height())})
-            self.view.push(UpdateGroup(spec, label="Move frame"), self._merge_key() + ":rect")
-        finally:
-            self.view.controller.end_macro()
+        edits: list = []
+        if self._start_positions:
+            positions = {nid: (x + dx, y + dy) for nid, (x, y) in self._start_positions.items()}
+            edits.append(MoveNodes(positions, label="Move frame"))
+        r = self._group_start
+        spec = group.spec.model_copy(update={"rect": (r.x() + dx, r.y() + dy, r.width(), r.height())})
+        edits.append(UpdateGroup(spec, label="Move frame"))
+        self.view.push(Batch(edits, label="Move frame"), self._merge_key())
 
     def _resize_group(self, scene_pos: QPointF) -> None:
         group = self._group
