@@ -41,7 +41,8 @@ def run_ppo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
                            hint="use a tokenizer with an eos_token (model.load sets it for built-ins)")
     pad_id = setup.pad_id_for(tokenizer)
     ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts")
-    texts = setup.prompt_texts(ds, fmt, tokenizer, params.use_chat_template)
+    values = setup.prompt_values(ds, fmt, tokenizer, params.use_chat_template)
+    texts = [setup.policy_text(tokenizer, v) for v in values]
     prompts = setup.tokenize_prompts(texts, tokenizer, params.max_prompt_length)
     ctx.log(f"PPO: {len(prompts)} prompts (format {fmt}); first: {texts[0][:200]!r}")
 
@@ -52,8 +53,10 @@ def run_ppo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
     try:
         rm_tokenizer = load_tokenizer(rm_path)
     except (OSError, ValueError):
-        rm_tokenizer = None
-    scorer = setup.reward_model_scorer(reward_model, tokenizer, rm_tokenizer, device)
+        raise NodeRunError(f"the reward model at {rm_path} has no tokenizer files", field="reward_model",
+                           hint="save the reward model with its tokenizer (train.reward does)") from None
+    prompt_by_ids = {tuple(ids): value for ids, value in zip(prompts, values, strict=True)}
+    scorer = setup.reward_model_scorer(reward_model, tokenizer, rm_tokenizer, device, prompt_by_ids)
     ctx.log(f"PPO: policy {built.mode}; reference = "
             + ("the policy with adapters disabled" if built.reference is None else "a frozen copy of the SFT model")
             + f"; value model from {'the value_model input' if value_input is not None else 'the reward model'}")

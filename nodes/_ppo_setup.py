@@ -78,84 +78,88 @@ def pad_id_for(tokenizer: Any) -> int:
 # ----------------------------------------------------------------------------------------- prompts
 
 
-def prompt_texts(ds: Any, fmt: str, tokenizer: Any, use_chat_template: str) -> list[str]:
-    """The prompt of every row as the text the policy continues.
+def prompt_values(ds: Any, fmt: str, tokenizer: Any, use_chat_template: str) -> list[Any]:
+    """Every row's prompt: a string (continued as is) or a list of chat messages (through the chat template).
 
-    Chat-formatted rows (lists of messages) always go through the tokenizer's chat template with the
-    generation prompt. Plain strings do when `use_chat_template` is "yes", or "auto" and the tokenizer has
-    a chat template (a chat SFT model expects its turn markers).
+    The same convention as `eval.reward_score`, so PPO trains on what the evaluation measures: QA questions
+    and chat rows are messages; `prompt` and `text` strings stay plain unless `use_chat_template` is "yes",
+    which makes every plain prompt a user message.
     """
     has_template = bool(getattr(tokenizer, "chat_template", None))
-    if use_chat_template == "yes" and not has_template:
-        raise NodeRunError("use_chat_template is 'yes' but the tokenizer has no chat template",
-                           field="use_chat_template", hint="set it to 'auto' or 'no', or give model.load a template")
-    wrap_strings = use_chat_template == "yes" or (use_chat_template == "auto" and has_template)
     column = {"messages": "messages", "prompt_completion": "prompt", "preference": "prompt", "qa": "question",
               "text": "text"}.get(fmt)
     if column is None or column not in ds.column_names:
         raise NodeRunError(f"the prompt dataset (format {fmt!r}, columns {ds.column_names}) has no prompts",
                            field="prompts", hint="connect a dataset with a prompt, question, messages or text "
                                                  "column (data.load)")
-    out: list[str] = []
+    out: list[Any] = []
     for value in ds[column]:
         if fmt == "messages":
             turns = list(value)
             while turns and turns[-1].get("role") == "assistant":
                 turns.pop()
-            if not turns:
-                continue
             value = turns
-        if isinstance(value, list):
-            if not has_template:
-                raise NodeRunError("the prompts are chat messages but the tokenizer has no chat template",
-                                   field="tokenizer", hint="set a chat_template on model.load")
-            out.append(tokenizer.apply_chat_template(value, tokenize=False, add_generation_prompt=True))
-        elif isinstance(value, str) and value.strip():
-            if wrap_strings and use_chat_template != "no":
-                out.append(tokenizer.apply_chat_template([{"role": "user", "content": value}], tokenize=False,
-                                                         add_generation_prompt=True))
-            else:
-                out.append(value)
+        elif fmt == "qa" or (use_chat_template == "yes" and isinstance(value, str)):
+            value = [{"role": "user", "content": str(value)}] if str(value).strip() else ""
+        if value and (isinstance(value, list) or str(value).strip()):
+            out.append(value)
     if not out:
         raise NodeRunError("the prompt dataset has no non-empty prompts", field="prompts")
+    if any(isinstance(v, list) for v in out) and not has_template:
+        raise NodeRunError("the prompts are chat messages but the tokenizer has no chat template",
+                           field="tokenizer", hint="set a chat_template on model.load, or use plain-text prompts")
     return out
+
+
+def policy_text(tokenizer: Any, prompt: Any) -> str:
+    """The text the policy continues: chat messages through the template with the generation prompt."""
+    if isinstance(prompt, list):
+        return tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    return str(prompt)
 
 
 def tokenize_prompts(texts: list[str], tokenizer: Any, max_prompt_length: int) -> list[list[int]]:
     """Token ids of each prompt, keeping its last `max_prompt_length` tokens (the end is what matters)."""
-    out = []
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if ids:
-            out.append(ids[-max_prompt_length:])
-    return out
+    return [tokenizer(text, add_special_tokens=False)["input_ids"][-max_prompt_length:] for text in texts]
 
 
 # ------------------------------------------------------------------------------------------ scoring
 
 
-def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokenizer: Any | None,
-                        device: str) -> Any:
-    """score_fn for the PPO loop: the reward model's scalar at the last valid token of prompt + response.
+def scored_text(reward_tokenizer: Any, prompt: Any, response: str) -> str:
+    """prompt + response rendered as train.reward renders pairs (and eval.reward_score scores them):
+    chat prompts through the chat template as an assistant turn, plain ones as prompt + response + EOS."""
+    from ._train_data import pair_texts
 
-    With the policy's vocabulary the token ids go straight in; otherwise prompt and response are decoded
-    and re-tokenized with the reward model's tokenizer.
+    if isinstance(prompt, list):
+        row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": response}],
+               "rejected": [{"role": "assistant", "content": ""}]}
+    else:
+        row = {"prompt": prompt, "chosen": response, "rejected": ""}
+    return pair_texts(row, reward_tokenizer)[0]
+
+
+def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokenizer: Any, device: str,
+                        prompt_by_ids: dict[tuple[int, ...], Any], max_length: int = 2048) -> Any:
+    """score_fn for the PPO loop: the reward model's score of prompt + response, rendered like its training pairs.
+
+    The response is decoded without special tokens (EOS is re-added by the rendering, as in training; a
+    response that never ended is penalised separately by missing_eos_penalty). The prompt is found by its
+    token ids in `prompt_by_ids`.
     """
-    import torch
 
     head = rollout.ScalarHead(reward_model)
-    same = reward_tokenizer is None or reward_tokenizer.get_vocab() == policy_tokenizer.get_vocab()
 
     def score(p_ids: torch.Tensor, p_mask: torch.Tensor, responses: torch.Tensor,
               mask: torch.Tensor) -> torch.Tensor:
-        if same:
-            return head.sequence_scores(torch.cat([p_ids, responses], 1), torch.cat([p_mask, mask], 1))
         texts = []
         for row in range(p_ids.shape[0]):
-            prompt = policy_tokenizer.decode(p_ids[row][p_mask[row] == 1])
-            response = policy_tokenizer.decode(responses[row][mask[row] == 1])
-            texts.append(prompt + response)
-        enc = reward_tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            prompt = prompt_by_ids[tuple(p_ids[row][p_mask[row] == 1].tolist())]
+            response = policy_tokenizer.decode(responses[row][mask[row] == 1].tolist(),
+                                               skip_special_tokens=True).strip()
+            texts.append(scored_text(reward_tokenizer, prompt, response))
+        enc = reward_tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
+                               add_special_tokens=False)
         return head.sequence_scores(enc["input_ids"].to(device), enc["attention_mask"].to(device))
 
     return score

@@ -76,8 +76,10 @@ class PPO(Node):
         vf_coef: float = Field(0.1, ge=0, description="Weight of the value loss")
         missing_eos_penalty: float = Field(1.0, ge=0, description="Subtracted from the score of responses that "
                                            "never emit EOS (0: off)")
-        use_chat_template: Literal["auto", "yes", "no"] = Field(
-            "auto", description="Wrap plain-text prompts in the chat template (auto: when the tokenizer has one)")
+        use_chat_template: Literal["auto", "yes"] = Field(
+            "auto", description="auto: chat messages and QA questions go through the chat template, plain-text "
+            "prompts stay plain (as eval.reward_score does); yes: plain prompts become user messages too. The "
+            "reward model reads prompt + response rendered the same way as its training pairs")
         seed: int = Field(42, description="Seeds sampling and shuffling (a stopped run resumes identically)")
 
     @classmethod

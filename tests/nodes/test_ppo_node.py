@@ -68,10 +68,38 @@ def scorer_and_prompts(tiny_llama_dir: Path, rm_dir: Path) -> tuple[Any, list[li
 
     tok = load_tokenizer(tiny_llama_dir)
     rm = setup.load_scalar_model(rm_dir, "cpu", trainable=False)
-    scorer = setup.reward_model_scorer(rm, tok, tok, "cpu")
-    texts = [tok.apply_chat_template([{"role": "user", "content": f"What is {i} plus {i}?"}], tokenize=False,
-                                     add_generation_prompt=True) for i in range(8)]
-    return scorer, setup.tokenize_prompts(texts, tok, 64), tok
+    values = [[{"role": "user", "content": f"What is {i} plus {i}?"}] for i in range(8)]
+    prompts = setup.tokenize_prompts([setup.policy_text(tok, v) for v in values], tok, 64)
+    by_ids = {tuple(p): v for p, v in zip(prompts, values, strict=True)}
+    scorer = setup.reward_model_scorer(rm, tok, tok, "cpu", by_ids)
+    return scorer, prompts, tok
+
+
+def test_ppo_scores_responses_exactly_as_eval_reward_score_does(tiny_llama_dir: Path, reward_model_dir: Path) -> None:
+    """The reward PPO maximises is the number eval.reward_score reports for the same prompt and response."""
+    from flowstudio.nodes import _ppo_rollout as rollout
+    from flowstudio.nodes._hf import load_tokenizer
+    from flowstudio.nodes._scoring import reward_scores
+
+    tok = load_tokenizer(tiny_llama_dir)
+    rm = setup.load_scalar_model(reward_model_dir, "cpu", trainable=False)
+    values: list[Any] = ["What is the capital of Peru?", [{"role": "user", "content": "What is 2 plus 2?"}]]
+    prompts = setup.tokenize_prompts([setup.policy_text(tok, v) for v in values], tok, 64)
+    by_ids = {tuple(p): v for p, v in zip(prompts, values, strict=True)}
+    scorer = setup.reward_model_scorer(rm, tok, tok, "cpu", by_ids)
+    responses_text = ["The capital of Peru is Lima.", "2 plus 2 is 4."]
+    responses = [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for t in responses_text]
+    width = max(map(len, responses))
+    r_ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in responses])
+    r_mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in responses])
+    p_ids, p_mask = rollout.left_pad(prompts, tok.pad_token_id)
+    with torch.no_grad():
+        ours = scorer(p_ids, p_mask, r_ids, r_mask)
+    texts = [setup.scored_text(tok, v, t) for v, t in zip(values, responses_text, strict=True)]
+    assert texts[0] == "What is the capital of Peru?The capital of Peru is Lima.<|im_end|>"
+    assert texts[1].startswith("<|im_start|>user\nWhat is 2 plus 2?<|im_end|>\n<|im_start|>assistant\n2 plus 2")
+    theirs = reward_scores(rm, tok, texts, "cpu")
+    torch.testing.assert_close(ours, torch.tensor(theirs), rtol=0, atol=1e-5)
 
 
 def test_fresh_lora_trains_only_adapters_and_the_reference_is_the_adapter_free_model(
@@ -139,7 +167,8 @@ def test_node_trains_saves_loadable_outputs_and_reports_metrics(
         make_ctx: Any, tiny_llama: Artifact, reward_model_dir: Path, prompts_artifact: Artifact) -> None:
     events: list[dict[str, Any]] = []
     ctx = make_ctx("ppo", events=events)
-    out = PPO().run(ctx, node_inputs(tiny_llama, reward_model_dir, prompts_artifact, lora=LORA), small_params())
+    out = PPO().run(ctx, node_inputs(tiny_llama, reward_model_dir, prompts_artifact, lora=LORA),
+                    small_params(use_chat_template="yes"))
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     model = AutoModelForCausalLM.from_pretrained(out["model"].path)  # LoRA merged: a plain model directory
@@ -156,7 +185,7 @@ def test_node_trains_saves_loadable_outputs_and_reports_metrics(
     steps = [e["step"] for e in events if e["event"] == "progress" and e["step"]]
     assert steps[-3:] == [1, 2, 3]
     logs = " ".join(e["line"] for e in events if e["event"] == "log")
-    assert "adapters disabled" in logs and "<|im_start|>user" in logs  # plain prompts got the chat template
+    assert "adapters disabled" in logs and "<|im_start|>user" in logs  # use_chat_template=yes wraps plain prompts
 
 
 def test_stop_saves_a_checkpoint_and_the_rerun_resumes(
