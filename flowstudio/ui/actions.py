@@ -93,13 +93,23 @@ TOOLBAR = ("new", "open", "save", "-", "@undo", "@redo", "-", "quick_add", "auto
            "run", "stop", "validate", "@spacer", "@theme_toggle")
 
 
+def _key_sequences(keys: tuple[SK | str, ...]) -> list[QKeySequence]:
+    """Every platform binding of the standard keys, then the extras, without duplicates."""
+    out: list[QKeySequence] = []
+    for key in keys:
+        for seq in QKeySequence.keyBindings(key) if isinstance(key, SK) else [QKeySequence(key)]:
+            if not seq.isEmpty() and seq not in out:
+                out.append(seq)
+    return out
+
+
 def build_actions(window: MainWindow) -> dict[str, QAction]:
     actions: dict[str, QAction] = {}
     for spec in SPECS:
         action = QAction(spec.text, window)
         action.setObjectName(f"action_{spec.key}")
         if spec.shortcut:
-            action.setShortcuts([QKeySequence(s) for s in spec.shortcut])
+            action.setShortcuts(_key_sequences(spec.shortcut))
         tip = spec.tip or spec.text.replace("&", "").rstrip("…")
         if action.shortcut().toString():
             tip += f"  ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
@@ -116,7 +126,10 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
     undo.setShortcuts(QKeySequence.keyBindings(SK.Undo))
     undo.setData("mdi6.undo")
     redo = stack.createRedoAction(window, "&Redo")
-    redo.setShortcuts(QKeySequence.keyBindings(SK.Redo) + [QKeySequence("Ctrl+Shift+Z")])
+    redo_keys = QKeySequence.keyBindings(SK.Redo)
+    if QKeySequence("Ctrl+Shift+Z") not in redo_keys:
+        redo_keys.append(QKeySequence("Ctrl+Shift+Z"))
+    redo.setShortcuts(redo_keys)
     redo.setData("mdi6.redo")
     actions["@undo"], actions["@redo"] = undo, redo
     themes = QActionGroup(window)

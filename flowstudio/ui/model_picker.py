@@ -90,7 +90,7 @@ class ModelPicker(QWidget):
         layout.addWidget(self.combo, 1)
         layout.addWidget(self.browse)
         self.reload()
-        self.combo.lineEdit().textEdited.connect(self.textEdited)
+        self.combo.lineEdit().textEdited.connect(self.textEdited.emit)
         self.combo.activated.connect(lambda _i: self.textEdited.emit(self.text()))
 
     def reload(self) -> None:

@@ -269,7 +269,7 @@ class BoolEditor(ParamEditor):
         self.box = QCheckBox(self)
         self._layout.addWidget(self.box)
         self._layout.addStretch(1)
-        self.box.toggled.connect(self.edited)
+        self.box.toggled.connect(lambda checked: self.edited.emit(bool(checked)))
 
     def set_value(self, value: Any) -> None:
         self.box.blockSignals(True)
@@ -444,7 +444,7 @@ class ModelEditor(ParamEditor):
         super().__init__(spec, parent)
         self.picker = ModelPicker(self)
         self._layout.addWidget(self.picker, 1)
-        self.picker.textEdited.connect(self.edited)
+        self.picker.textEdited.connect(lambda text: self.edited.emit(text))
 
     def set_value(self, value: Any) -> None:
         self.picker.set_text("" if value is None else str(value))

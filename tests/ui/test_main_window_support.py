@@ -115,20 +115,23 @@ def make_window(qtbot: Any, prompts: ScriptedPrompts | None = None, autosave_ms:
     theme.apply_theme("dark")
     window = MainWindow(registry=test_registry(), prompts=prompts or ScriptedPrompts(),
                         autosave_ms=autosave_ms, restore_layout=False)
-    qtbot.addWidget(window)
+    qtbot.addWidget(window, before_close_func=forget_changes)
     window.resize(1280, 820)
     window.show()
     qtbot.waitExposed(window)
     return window
 
 
+def forget_changes(window: Any) -> None:
+    """Before pytest-qt closes a window: nothing unsaved, so closing asks nothing."""
+    window.autosaver.discard()
+    window._recovered = False
+    window.controller.undo_stack.setClean()
+
+
 @pytest.fixture
 def window(qtbot: Any, home: Path) -> Any:
-    win = make_window(qtbot)
-    yield win
-    win.autosaver.discard()
-    win._recovered = False
-    win.controller.undo_stack.setClean()  # no prompt when pytest-qt closes it
+    return make_window(qtbot)
 
 
 def write_flow(path: Path, nodes: list[tuple[str, str, dict]], edges: list[tuple[str, str]] = ()) -> Path:

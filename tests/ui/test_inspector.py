@@ -1,0 +1,187 @@
+"""The inspector: a form from the params model; edits are undoable SetParams; bad values shown at the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox
+
+from flowstudio.core.document import FlowDocument
+from flowstudio.core.edits import SetParam
+from flowstudio.ui.param_widgets import FloatSpinBox, format_number
+from tests.stubs import make_flow
+from tests.ui import test_main_window_support as support
+
+home = support.home  # a fixture
+window = support.window  # a fixture
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+
+
+def _open_form(window, params: dict | None = None) -> None:
+    flow = make_flow([("f", "test.form", params or {}), ("c", "stub.const", {})], [])
+    window.set_document(FlowDocument(flow, None, window.registry))
+    window.canvas.select_nodes(["f"])
+    assert window.inspector.node_id == "f"
+
+
+def _type_into(qtbot, widget, text: str) -> None:
+    widget.setFocus()
+    qtbot.keyClick(widget, Qt.Key.Key_A, CTRL)
+    qtbot.keyClicks(widget, text)
+
+
+def test_form_has_an_editor_per_param_kind(window, home, tmp_path):
+    cache = tmp_path / "hf-cache" / "models--acme--tiny-chat" / "snapshots" / "abc123"
+    cache.mkdir(parents=True)
+    _open_form(window)
+    ins = window.inspector
+    assert isinstance(ins.editor("learning_rate").focus_widget(), QDoubleSpinBox)
+    assert isinstance(ins.editor("epochs").focus_widget(), QSpinBox)
+    assert isinstance(ins.editor("packing").focus_widget(), QCheckBox)
+    combo = ins.editor("scheduler").focus_widget()
+    assert isinstance(combo, QComboBox)
+    assert [combo.itemText(i) for i in range(combo.count())] == ["linear", "cosine", "constant"]
+    assert isinstance(ins.editor("run_name").focus_widget(), QLineEdit)
+    assert isinstance(ins.editor("prompt").focus_widget(), QPlainTextEdit)
+    assert ins.editor("data_dir").button.toolTip() == "Browse…"
+    choices = ins.editor("base_model").picker.choices()
+    assert choices[:2] == ["builtin:tiny-llama", "builtin:smollm2-135m-instruct"]
+    assert "acme/tiny-chat" in choices
+    # the model's description is the tooltip, with the bounds
+    tip = ins.editor("learning_rate").toolTip()
+    assert "Step size of the optimizer" in tip and "> 0" in tip and "≤ 1" in tip
+    # learning rates are shown in scientific notation, not rounded to 0.00
+    assert ins.editor("learning_rate").focus_widget().text() == "2e-5"
+
+
+def test_typing_in_a_spin_box_is_one_undo_step_and_undo_restores(window, qtbot):
+    _open_form(window)
+    stack = window.controller.undo_stack
+    before = stack.count()
+    spin = window.inspector.editor("learning_rate").focus_widget()
+    _type_into(qtbot, spin, "3e-4")
+    assert window.doc.flow.node("f").params["learning_rate"] == 3e-4
+    assert stack.count() == before + 1  # four keystrokes, one SetParam step
+    assert isinstance(stack.command(stack.count() - 1).edit, SetParam)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, CTRL)  # Edit > Undo
+    assert "learning_rate" not in window.doc.flow.node("f").params  # back to the file's state
+    assert spin.text() == "2e-5"  # the form follows undo (shows the default again)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    assert spin.text() == format_number(3e-4)
+
+
+def test_arrow_keys_step_within_the_models_bounds(window, qtbot):
+    _open_form(window, {"epochs": 99})
+    spin = window.inspector.editor("epochs").focus_widget()
+    spin.setFocus()
+    qtbot.keyClick(spin, Qt.Key.Key_Up)
+    qtbot.keyClick(spin, Qt.Key.Key_Up)
+    assert window.doc.flow.node("f").params["epochs"] == 100  # le=100
+    lr = window.inspector.editor("learning_rate").focus_widget()
+    lr.setFocus()
+    qtbot.keyClick(lr, Qt.Key.Key_Up)
+    assert window.doc.flow.node("f").params["learning_rate"] == 3e-5  # steps by the leading digit
+    qtbot.keyClick(lr, Qt.Key.Key_Down)
+    qtbot.keyClick(lr, Qt.Key.Key_Down)
+    qtbot.keyClick(lr, Qt.Key.Key_Down)
+    assert window.doc.flow.node("f").params["learning_rate"] == 9e-6  # never reaches 0 (gt=0)
+
+
+def test_an_out_of_bounds_value_stays_visible_with_the_message(window, qtbot):
+    _open_form(window)
+    spin = window.inspector.editor("learning_rate").focus_widget()
+    _type_into(qtbot, spin, "-1")
+    assert spin.text() == "-1"
+    assert "greater than 0" in window.inspector.error_text("learning_rate")
+    assert spin.property("invalid") is True
+    _type_into(qtbot, spin, "0.5")
+    assert window.inspector.error_text("learning_rate") == ""
+    assert spin.property("invalid") is False
+
+
+def test_a_bad_value_from_the_file_is_shown_at_its_field(window):
+    _open_form(window, {"epochs": 0, "scheduler": "warmup"})
+    ins = window.inspector
+    assert ins.editor("epochs").focus_widget().text() == "0"
+    assert "greater than or equal to 1" in ins.error_text("epochs")
+    assert ins.editor("scheduler").focus_widget().currentText() == "warmup"
+    assert ins.error_text("scheduler")
+
+
+def test_other_editors_push_set_params(window, qtbot):
+    _open_form(window)
+    ins = window.inspector
+    params = window.doc.flow.node("f").params
+    box = ins.editor("packing").focus_widget()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().center())
+    assert params["packing"] is True
+    combo = ins.editor("scheduler").focus_widget()
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert params["scheduler"] == "cosine"
+    _type_into(qtbot, ins.editor("run_name").focus_widget(), "sft-1")
+    assert params["run_name"] == "sft-1"
+    text = ins.editor("prompt").focus_widget()
+    text.setFocus()
+    qtbot.keyClick(text, Qt.Key.Key_End, CTRL)
+    qtbot.keyClicks(text, "!")
+    assert params["prompt"] == "Hello!"
+    _type_into(qtbot, ins.editor("max_steps").focus_widget(), "50")
+    assert params["max_steps"] == 50
+    _type_into(qtbot, ins.editor("max_steps").focus_widget(), "fifty")
+    assert params["max_steps"] == 50  # not a value: kept out of the document, shown at the field
+    assert "not a valid value" in ins.error_text("max_steps")
+    _type_into(qtbot, ins.editor("base_model").focus_widget().lineEdit(), "acme/other")
+    assert params["base_model"] == "acme/other"
+
+
+def test_a_missing_directory_is_reported_at_the_path_field(window, qtbot, tmp_path: Path):
+    _open_form(window)
+    _type_into(qtbot, window.inspector.editor("data_dir").focus_widget(), str(tmp_path / "nope"))
+    window.problems.refresh()
+    assert "does not exist" in window.inspector.error_text("data_dir")
+    _type_into(qtbot, window.inspector.editor("data_dir").focus_widget(), str(tmp_path))
+    window.problems.refresh()
+    assert window.inspector.error_text("data_dir") == ""
+
+
+def test_title_edits_merge_and_follow_undo(window, qtbot):
+    _open_form(window)
+    stack = window.controller.undo_stack
+    before = stack.count()
+    title = window.inspector.title_edit
+    title.setFocus()
+    qtbot.keyClicks(title, "Trainer")
+    assert window.doc.flow.node("f").title == "Trainer"
+    assert stack.count() == before + 1
+    stack.undo()
+    assert window.doc.flow.node("f").title is None
+    assert title.text() == ""
+
+
+def test_flow_info_is_edited_when_nothing_is_selected(window, qtbot):
+    _open_form(window)
+    window.canvas.select_nodes([])
+    assert window.inspector.node_id is None
+    name = window.inspector.flow_name
+    name.setFocus()
+    qtbot.keyClick(name, Qt.Key.Key_A, CTRL)
+    qtbot.keyClicks(name, "My flow")
+    assert window.doc.flow.name == "My flow"
+    window.controller.undo_stack.undo()
+    assert name.text() == "test"
+
+
+def test_float_spin_box_accepts_scientific_notation(qtbot):
+    from flowstudio.ui.param_widgets import field_specs
+    from tests.ui.test_main_window_support import FormNode
+
+    spec = next(s for s in field_specs(FormNode.Params) if s.name == "learning_rate")
+    spin = FloatSpinBox(spec)
+    qtbot.addWidget(spin)
+    spin.lineEdit().setText("1.5e-7")
+    assert spin.value() == 1.5e-7
+    assert format_number(1e-5) == "1e-5" and format_number(0.001) == "0.001" and format_number(3.0) == "3"
