@@ -24,7 +24,8 @@ from flowstudio.core.values import Artifact, to_jsonable
 
 OOM_HINT = ("lower batch_size (raise grad_accumulation to keep the effective batch), connect a model.lora node, "
             "lower max_length, or turn on gradient_checkpointing")
-NUMERIC_LOGS_SKIP = {"total_flos"}
+NUMERIC_LOGS_SKIP = {"total_flos", "eval_model_preparation_time", "eval_runtime", "eval_samples_per_second",
+                     "eval_steps_per_second"}
 
 
 class TrainParams(NodeParams):
@@ -215,9 +216,15 @@ def check_cancel(ctx: Any) -> None:
         raise RunCancelled("stopped before training started")
 
 
-def final_metrics(callback: Any, result: Any, extra: Mapping[str, float]) -> dict[str, float]:
+def final_metrics(callback: Any, result: Any, extra: Mapping[str, float], ctx: Any = None,
+                  step: int | None = None) -> dict[str, float]:
+    """The node's Metrics output: last logged values, the trainer's summary and the node's own measures."""
+    if ctx is not None:
+        for name, value in extra.items():
+            ctx.metric(name, float(value), step)
     metrics = {k: v for k, v in callback.logs.items() if not k.startswith("train_")}
-    metrics.update({k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, int | float)})
+    metrics.update({k: float(v) for k, v in (result.metrics or {}).items()
+                    if isinstance(v, int | float) and k not in NUMERIC_LOGS_SKIP})
     metrics.update({k: float(v) for k, v in extra.items()})
     return metrics
 

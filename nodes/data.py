@@ -78,10 +78,12 @@ def _source_path(source: str, flow_dir: Path | None) -> Path:
     if not source:
         raise NodeRunError("no data source given", field="source",
                            hint="choose a data file, or a built-in such as builtin:sft-chat")
-    if source.startswith("builtin:"):
+    # The engine makes path params absolute, so a built-in may arrive as /flow/dir/builtin:NAME.
+    builtin = source if source.startswith("builtin:") else Path(source).name
+    if builtin.startswith("builtin:"):
         from ._data_io import builtin_dataset_path
 
-        return builtin_dataset_path(source[len("builtin:"):])
+        return builtin_dataset_path(builtin[len("builtin:"):])
     path = resolve_user_path(source, flow_dir)
     if not path.exists():
         raise NodeRunError(f"data path {path} does not exist", field="source",

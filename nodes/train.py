@@ -129,7 +129,7 @@ class SupervisedFineTune(_Trainer):
         extra["steps"] = float(trainer.state.global_step)
         out = Path(ctx.work_dir) / "model"
         _save_policy(trainer, tok, out, model_dir, lora is not None)
-        metrics = final_metrics(callback, result, extra)
+        metrics = final_metrics(callback, result, extra, ctx, trainer.state.global_step)
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=meta.get("dtype", "auto"),
                                         trust_remote_code=trust, base=str(model_dir) if lora else None,
                                         lineage=lineage["segments"], trained_by=self.type),
@@ -211,7 +211,7 @@ class RewardModelTrain(_Trainer):
         return {"reward_model": Artifact("reward_model", str(out.resolve()),
                                          {"base": str(model_dir), "trust_remote_code": trust,
                                           "lineage": lineage["segments"]}),
-                "metrics": final_metrics(callback, result, extra)}
+                "metrics": final_metrics(callback, result, extra, ctx, trainer.state.global_step)}
 
 
 def _pair_accuracy(model: Any, tok: Any, ds: Any, params: Any, device: Any) -> tuple[float, float]:
@@ -300,7 +300,7 @@ class DirectPreference(_Trainer):
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=meta.get("dtype", "auto"),
                                         trust_remote_code=trust, base=str(model_dir) if lora else None,
                                         lineage=lineage["segments"], trained_by=self.type),
-                "metrics": final_metrics(callback, result, extra)}
+                "metrics": final_metrics(callback, result, extra, ctx, trainer.state.global_step)}
 
 
 def _logprob_margin(model: Any, tok: Any, ds: Any, params: Any, device: Any) -> float:
