@@ -165,7 +165,8 @@ class CanvasScene(QGraphicsScene):
         ports_by_node = self._edge_ports((e for e in flow.edges if e.source_node in touched
                                           or e.target_node in touched), touched)
         geometry_changed: set[str] = set()
-        for node_id in touched:
+        order = {node_id: i for i, node_id in enumerate(specs)}
+        for node_id in sorted(touched, key=lambda n: order.get(n, -1)):
             spec = specs.get(node_id)
             item = self.nodes.get(node_id)
             if spec is None:

@@ -83,8 +83,10 @@ class CanvasView(QGraphicsView):
     # ------------------------------------------------------------------------------------ selection
 
     def selected_node_ids(self) -> list[str]:
-        order = {node_id: i for i, node_id in enumerate(self._scene.nodes)}
         ids = [item.node_id for item in self._scene.selectedItems() if isinstance(item, NodeItem)]
+        if len(ids) < 2:
+            return ids
+        order = {node.id: i for i, node in enumerate(self.doc.flow.nodes)}  # document order
         return sorted(ids, key=lambda i: order.get(i, 0))
 
     def selected_edges(self) -> list[EdgeItem]:
