@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ class ArtifactStore:
                 os.rename(tmp, final)
             except OSError:
                 shutil.rmtree(tmp, ignore_errors=True)  # lost a race: theirs is as good
-            shutil.rmtree(trash, ignore_errors=True)
+            # Deleting is slow on some file systems (ms per directory): do it off the run's thread.
+            threading.Thread(target=shutil.rmtree, args=(trash, True), daemon=True).start()
         return CacheEntry(key, outputs, metrics, final)
 
     # -- maintenance

@@ -95,6 +95,7 @@ class RunLoop:
         self.pool = ResourcePool(engine.inventory, options.device, options.cpu_concurrency,
                                  options.light_concurrency, options.workers)
         self.status: dict[str, str] = {n: "pending" for n in plan.order}
+        self._pending = list(plan.order)
         self.outputs: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, str] = {}
         self.results: dict[str, dict[str, Any]] = {}
@@ -176,7 +177,9 @@ class RunLoop:
     # ------------------------------------------------------------------------------------ scheduling
 
     def _schedule(self) -> None:
-        for node_id in self.plan.order:
+        pending = [n for n in self._pending if self.status[n] == "pending"]
+        self._pending = pending
+        for node_id in pending:
             if self.status[node_id] != "pending":
                 continue
             node = self.plan.nodes[node_id]

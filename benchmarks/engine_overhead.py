@@ -1,0 +1,100 @@
+"""The engine's own cost: per node (stub nodes that do nothing, in-process and in workers), per run,
+and planning + validating a 200-node flow. Prints measured numbers; asserts nothing.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/engine_overhead.py [--nodes 200] [--worker-nodes 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("FLOWSTUDIO_HOME", tempfile.mkdtemp(prefix="flowstudio-bench-"))
+
+from flowstudio.engine import ArtifactStore, DeviceInventory, Engine, RunOptions  # noqa: E402
+from flowstudio.engine.plan import build_plan  # noqa: E402
+from tests.stubs import make_flow, stub_registry  # noqa: E402
+
+
+def chain(n: int, node_type: str = "stub.add"):
+    """c -> add1 -> add2 -> ... (each node waits for the previous one: no overlap hides the cost)."""
+    nodes = [("c", "stub.const", {"value": 1})] + [(f"n{i}", node_type, {"bias": 1}) for i in range(n - 1)]
+    edges = [("c.value", "n0.a")] + [(f"n{i}.value", f"n{i + 1}.a") for i in range(n - 2)]
+    return make_flow(nodes, edges)
+
+
+def worker_chain(n: int):
+    nodes = [(f"w{i}", "stub.busy", {"sleep": 0.0, "tag": str(i)}) for i in range(n)]
+    edges = [(f"w{i}.span", f"w{i + 1}.after") for i in range(n - 1)]
+    return make_flow(nodes, edges)
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=200)
+    ap.add_argument("--worker-nodes", type=int, default=40)
+    args = ap.parse_args()
+    reg = stub_registry()
+    work = Path(tempfile.mkdtemp(prefix="engine-bench-"))
+    store = ArtifactStore(work / "cache")
+    print(f"machine: {os.cpu_count()} CPUs, no GPU used (fake inventory with 0 GPUs); python {sys.version.split()[0]}")
+
+    big = chain(args.nodes)
+    t_plan = best(lambda: build_plan(big, reg, work), 5)
+    print(f"plan + validate, {args.nodes}-node flow:             {t_plan * 1000:8.1f} ms")
+
+    with Engine(reg, DeviceInventory.fake(gpus=0, cpu_count=2), store) as engine:
+        counter = iter(range(10_000))
+
+        def opts(**kw: object) -> RunOptions:
+            return RunOptions(run_dir=work / f"run{next(counter)}", **kw)  # type: ignore[arg-type]
+
+        tiny = make_flow([("c", "stub.const", {"value": 1})], [])
+        engine.run(tiny, options=opts(use_cache=False))
+        t_run = best(lambda: engine.run(tiny, options=opts(use_cache=False)), 10)
+        print(f"one run of a 1-node flow (fixed cost per run):     {t_run * 1000:8.1f} ms")
+
+        t_first = best(lambda: engine.run(big, options=opts(use_cache=False)), 3)
+        print(f"{args.nodes} in-process no-op nodes, executed:          {t_first * 1000:8.1f} ms "
+              f"({t_first / args.nodes * 1000:.2f} ms/node, includes storing each result)")
+        t_cached = best(lambda: engine.run(big, options=opts()), 3)
+        print(f"{args.nodes} nodes, all from the cache:                 {t_cached * 1000:8.1f} ms "
+              f"({t_cached / args.nodes * 1000:.2f} ms/node)")
+
+        wflow = worker_chain(args.worker_nodes)
+        t0 = time.perf_counter()
+        engine.close()
+        cold = engine.run(make_flow([("w", "stub.busy", {"sleep": 0.0})], []), options=opts(use_cache=False))
+        t_cold = time.perf_counter() - t0
+        node_s = cold.summary["nodes"]["w"]["seconds"]
+        print(f"first worker node (spawns a worker process):       {t_cold * 1000:8.1f} ms "
+              f"(node {node_s * 1000:.0f} ms from start to result)")
+        t_warm = best(lambda: engine.run(wflow, options=opts(use_cache=False)), 3)
+        print(f"{args.worker_nodes} no-op nodes in a warm worker, executed:   {t_warm * 1000:8.1f} ms "
+              f"({t_warm / args.worker_nodes * 1000:.2f} ms/node)")
+        per_node = []
+        for _ in range(3):
+            res = engine.run(wflow, options=opts(use_cache=False))
+            per_node += [info["seconds"] for info in res.summary["nodes"].values()]
+        print(f"  median start-to-result per worker node:          {statistics.median(per_node) * 1000:8.2f} ms")
+    print(f"(work dir: {work})")
+
+
+if __name__ == "__main__":
+    main()
