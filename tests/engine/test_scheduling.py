@@ -68,6 +68,8 @@ def test_device_cpu_hides_the_gpus_and_limits_heavy_nodes(store, run_opts) -> No
 def test_cpu_concurrency_is_a_setting(store, run_opts) -> None:
     flow = make_flow([("x", "stub.busy", {"sleep": 0.6, "tag": "x"}), ("y", "stub.busy", {"sleep": 0.6, "tag": "y"})], [])
     with Engine(stub_registry(), DeviceInventory.fake(gpus=0, cpu_count=2), store) as engine:
+        engine.run(flow, options=run_opts(use_cache=False, cpu_concurrency=2))  # starts two warm workers
+        assert len(engine.worker_pids) == 2
         one = engine.run(flow, options=run_opts(use_cache=False))
         two = engine.run(flow, options=run_opts(use_cache=False, cpu_concurrency=2))
     s1 = [one.summary["nodes"][n]["outputs"]["span"] for n in ("x", "y")]
