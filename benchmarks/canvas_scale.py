@@ -1,0 +1,249 @@
+"""Canvas at scale: a 1,000-node / 1,500-edge flow.
+
+Measures opening (document -> scene populated), time to first paint, and the frame time of
+panning and zooming (each frame painted synchronously into the offscreen backing store), at a
+working zoom (100 %) and with the whole flow in view. Goals: open < 2 s, frame < 16 ms.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/canvas_scale.py [--append]
+
+--append adds the numbers to benchmarks/RESULTS.md under "Canvas".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pydantic import Field  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from flowstudio.core.document import FlowDocument  # noqa: E402
+from flowstudio.core.flow import EdgeSpec, Flow, NodeSpec  # noqa: E402
+from flowstudio.core.node import Node, NodeParams, Port, Ports  # noqa: E402
+from flowstudio.core.ports import Dataset, Model, Number, Text  # noqa: E402
+from flowstudio.core.registry import NodeRegistry  # noqa: E402
+
+NODES, EDGES = 1000, 1500
+OPEN_GOAL_S, FRAME_GOAL_MS = 2.0, 16.0
+
+
+class Source(Node):
+    type = "bench.source"
+    title = "Load dataset"
+    category = "Data"
+    icon = "mdi6.database"
+
+    class Outputs(Ports):
+        data = Port(Dataset)
+        n = Port(Number)
+
+    class Params(NodeParams):
+        path: str = Field("data/train.jsonl")
+        limit: int = Field(1000, ge=1)
+
+
+class Transform(Node):
+    type = "bench.transform"
+    title = "Tokenize"
+    category = "Data"
+    icon = "mdi6.format-letter-case"
+
+    class Inputs(Ports):
+        data = Port(Dataset)
+        n = Port(Number, optional=True)
+
+    class Outputs(Ports):
+        data = Port(Dataset)
+        n = Port(Number)
+
+    class Params(NodeParams):
+        max_length: int = Field(512, ge=1)
+
+
+class Trainer(Node):
+    type = "bench.train"
+    title = "Supervised fine-tune"
+    category = "Training"
+    icon = "mdi6.school"
+
+    class Inputs(Ports):
+        data = Port(Dataset)
+        model = Port(Model, optional=True)
+        n = Port(Number, multiple=True)
+
+    class Outputs(Ports):
+        model = Port(Model)
+        n = Port(Number)
+
+    class Params(NodeParams):
+        epochs: float = Field(1.0, gt=0)
+        learning_rate: float = Field(2e-5, gt=0)
+
+
+class Generate(Node):
+    type = "bench.generate"
+    title = "Generate"
+    category = "Inference"
+    icon = "mdi6.message-text"
+
+    class Inputs(Ports):
+        model = Port(Model, optional=True)
+        n = Port(Number, multiple=True)
+        data = Port(Dataset, optional=True)
+
+    class Outputs(Ports):
+        text = Port(Text)
+        n = Port(Number)
+        data = Port(Dataset)
+
+
+TYPES = [Source, Transform, Trainer, Generate]
+
+
+def build_flow(seed: int = 7) -> tuple[Flow, NodeRegistry]:
+    """40 columns of 25 nodes; edges only go to later columns, so it is a DAG like real flows."""
+    rng = random.Random(seed)
+    registry = NodeRegistry(TYPES)
+    cols, rows = 40, NODES // 40
+    nodes, kinds = [], {}
+    for i in range(NODES):
+        col, row = divmod(i, rows)
+        cls = Source if col == 0 else rng.choice(TYPES[1:])
+        nid = f"n{i}"
+        kinds[nid] = cls
+        nodes.append(NodeSpec(id=nid, type=cls.type, params=cls.default_params(),
+                              position=(col * 300.0, row * 200.0)))
+    edges: set[tuple[str, str]] = set()
+    used_single: set[str] = set()
+    while len(edges) < EDGES:
+        a = rng.randrange(NODES - rows)
+        col = a // rows
+        b = rng.randrange((col + 1) * rows, min(NODES, (col + 3) * rows))
+        src, dst = f"n{a}", f"n{b}"
+        outs = kinds[src].output_ports()
+        ins = [p for p in kinds[dst].input_ports() if p.multiple or f"{dst}.{p.name}" not in used_single]
+        pairs = [(o, p) for o in outs for p in ins if o.type is p.type]
+        if not pairs:
+            continue
+        o, p = rng.choice(pairs)
+        target = f"{dst}.{p.name}"
+        if not p.multiple:
+            used_single.add(target)
+        edges.add((f"{src}.{o.name}", target))
+    flow = Flow(name="scale", nodes=nodes, edges=[EdgeSpec(source=s, target=t) for s, t in sorted(edges)])
+    return flow, registry
+
+
+def stats(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def frame_times(view, step, frames: int = 60) -> list[float]:
+    vp = view.viewport()
+    out = []
+    for i in range(frames):
+        t = time.perf_counter()
+        step(i)
+        vp.repaint()
+        out.append((time.perf_counter() - t) * 1000.0)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--append", action="store_true", help="append the results to benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication([])
+
+    from flowstudio.ui.canvas_view import CanvasView
+    from flowstudio.ui.controller import DocumentController
+
+    flow, registry = build_flow()
+    doc = FlowDocument(flow, registry=registry)
+    controller = DocumentController(doc)
+    warm = CanvasView(DocumentController(FlowDocument(build_flow(1)[0].model_copy(update={"nodes": [], "edges": []}),
+                                                      registry=registry)))
+    warm.deleteLater()
+
+    t0 = time.perf_counter()
+    view = CanvasView(controller)
+    open_s = time.perf_counter() - t0
+    scene = view.canvas_scene
+    assert len(scene.nodes) == NODES and len(scene.edges) == EDGES, (len(scene.nodes), len(scene.edges))
+
+    view.resize(1600, 1000)
+    t1 = time.perf_counter()
+    view.show()
+    view.frame_all()
+    view.viewport().repaint()
+    first_paint_s = time.perf_counter() - t1
+    app.processEvents()
+
+    results: dict[str, tuple[float, float]] = {}
+
+    def pan(i: int) -> None:
+        view.pan_by(37 if (i // 15) % 2 == 0 else -37, 11 if (i // 30) % 2 == 0 else -11)
+
+    def zoom(i: int) -> None:
+        factor = 1.1 if (i // 10) % 2 == 0 else 1 / 1.1
+        view.set_zoom(view.zoom() * factor, view.mapToScene(view.viewport().rect().center()))
+
+    view.frame_all()
+    whole_zoom = view.zoom()
+    frame_times(view, pan, 5)
+    results["pan, whole flow in view"] = stats(frame_times(view, pan))
+    view.frame_all()
+    results["zoom, whole flow in view"] = stats(frame_times(view, zoom))
+    view.set_zoom(1.0)
+    view.centerOn(scene.nodes["n500"].pos())
+    frame_times(view, pan, 5)
+    results["pan, 100 % zoom"] = stats(frame_times(view, pan))
+    view.set_zoom(1.0)
+    results["zoom, around 100 %"] = stats(frame_times(view, zoom))
+
+    print(f"Canvas at scale: {NODES} nodes, {EDGES} edges (viewport 1600x1000, offscreen raster)")
+    print(f"  open (document -> scene populated): {open_s:.3f} s   goal < {OPEN_GOAL_S} s   "
+          f"{'OK' if open_s < OPEN_GOAL_S else 'MISSED'}")
+    print(f"  first paint (whole flow, zoom {whole_zoom:.2f}): {first_paint_s * 1000:.1f} ms")
+    lines = []
+    for name, (median, p95) in results.items():
+        ok = "OK" if p95 < FRAME_GOAL_MS else ("median OK" if median < FRAME_GOAL_MS else "MISSED")
+        print(f"  {name:<28} frame median {median:6.2f} ms  p95 {p95:6.2f} ms   goal < {FRAME_GOAL_MS} ms  {ok}")
+        lines.append(f"| {name} | {median:.2f} | {p95:.2f} | {ok} |")
+
+    if args.append:
+        path = Path(__file__).with_name("RESULTS.md")
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        text = "" if not path.exists() else path.read_text(encoding="utf-8")
+        block = []
+        if "## Canvas" not in text:
+            block.append("\n## Canvas\n")
+        block.append(f"\n`benchmarks/canvas_scale.py`, {when}, {platform.node() or 'this machine'} "
+                     f"({os.cpu_count()} CPUs, Python {platform.python_version()}, offscreen raster, "
+                     f"viewport 1600x1000): {NODES} nodes, {EDGES} edges.\n\n")
+        block.append(f"- open (document -> scene populated): {open_s:.3f} s (goal < {OPEN_GOAL_S} s)\n")
+        block.append(f"- first paint, whole flow in view (zoom {whole_zoom:.2f}): {first_paint_s * 1000:.1f} ms\n\n")
+        block.append("| frames | median ms | p95 ms | goal < 16 ms |\n|---|---|---|---|\n")
+        block.append("\n".join(lines) + "\n")
+        with path.open("a", encoding="utf-8") as fh:
+            if not text:
+                fh.write("# Benchmark results\n")
+            fh.write("".join(block))
+        print(f"appended to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
