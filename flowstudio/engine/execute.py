@@ -22,6 +22,13 @@ from flowstudio.engine.context import LocalContext
 
 
 def load_class(module: str, qualname: str) -> type[Node]:
+    """Import a node class by name (in a worker: spawned processes import it afresh)."""
+    if module == "__main__" or "<locals>" in qualname:
+        raise NodeRunError(
+            f"node class {qualname} is defined in the script that started the engine or inside a function, "
+            "so a worker process cannot import it",
+            hint="move the node class to module level in an importable .py file, or run with "
+                 "RunOptions(workers=False)")
     obj: Any = importlib.import_module(module)
     for part in qualname.split("."):
         obj = getattr(obj, part)
@@ -91,6 +98,7 @@ def execute_node(task: dict[str, Any], sink: Callable[[dict[str, Any]], None], c
                 "ok": False,
                 "cancelled": cancelled,
                 "error_type": type(exc).__name__,
+                "node_error": isinstance(exc, NodeRunError),
                 "message": str(exc) or type(exc).__name__,
                 "hint": getattr(exc, "hint", "") if isinstance(exc, NodeRunError) else "",
                 "field": getattr(exc, "field", None) if isinstance(exc, NodeRunError) else None,

@@ -368,7 +368,7 @@ class RunLoop:
             error_type = result.get("error_type", "")
             hint = result.get("hint") or failure_hint(error_type, result.get("message", ""))
             message = result.get("message", "")
-            if error_type != "NodeRunError":
+            if not result.get("node_error"):  # an unexpected exception: say which
                 message = f"{error_type}: {message}"
             self._fail(node_id, message, error_type, seconds, hint=hint, field=result.get("field"),
                        metrics=result.get("metrics", {}))

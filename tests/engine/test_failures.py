@@ -108,3 +108,29 @@ def test_a_node_returning_a_non_json_value_fails_with_a_clear_error(run_opts, st
     with Engine(NodeRegistry([Weird]), DeviceInventory.fake(), store) as engine:
         result = engine.run(make_flow([("w", "test.weird", {})], []), options=run_opts())
     assert "output 'value' is neither JSON nor an Artifact" in result.summary["nodes"]["w"]["error"]
+
+
+def test_a_worker_node_class_that_workers_cannot_import_fails_clearly(run_opts, store) -> None:
+    from typing import Any
+
+    from flowstudio.core.node import Node, Port, Ports, Resources
+    from flowstudio.core.ports import Number
+    from flowstudio.core.registry import NodeRegistry
+    from flowstudio.engine import DeviceInventory
+
+    class Local(Node):
+        type = "test.local"
+        resources = Resources(worker=True)
+
+        class Outputs(Ports):
+            value = Port(Number)
+
+        def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+            return {"value": 1}
+
+    with Engine(NodeRegistry([Local]), DeviceInventory.fake(), store) as engine:
+        result = engine.run(make_flow([("l", "test.local", {})], []), options=run_opts())
+        info = result.summary["nodes"]["l"]
+        assert info["status"] == "failed" and "cannot import it" in info["error"]
+        assert "importable" in info["hint"]
+        assert engine.run(make_flow([("l", "test.local", {})], []), options=run_opts(workers=False)).ok

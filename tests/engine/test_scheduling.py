@@ -36,7 +36,8 @@ def overlap(x: dict, y: dict) -> bool:
 
 def test_two_gpus_run_independent_branches_at_once_each_on_its_own_gpu(store, run_opts) -> None:
     with Engine(stub_registry(), DeviceInventory.fake(gpus=2), store) as engine:
-        result = engine.run(two_branches(), options=run_opts())
+        engine.run(two_branches(0.0), options=run_opts())  # one warm worker per GPU: no start-up skew below
+        result = engine.run(two_branches(0.6), options=run_opts())
     assert result.ok, result.summary
     s = spans(result)
     assert overlap(s["a"], s["b"])
