@@ -98,7 +98,24 @@ def read_data(path: Path, split: str = "train") -> Any:
                            hint=f"use {', '.join(FILE_TYPES)} or a datasets save_to_disk directory")
     if not rows:
         raise NodeRunError(f"{path.name} has no rows", field="source")
-    return datasets.Dataset.from_list(rows)
+    try:
+        return datasets.Dataset.from_list(rows)
+    except Exception as err:  # pyarrow refuses columns whose values mix types
+        raise _mixed_types_error(path, rows, err) from None
+
+
+def _mixed_types_error(path: Path, rows: list[dict[str, Any]], err: Exception) -> NodeRunError:
+    first: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        for col, value in row.items():
+            kind = type(value).__name__
+            if value is None:
+                continue
+            if first.setdefault(col, kind) != kind:
+                return NodeRunError(f"{path.name} row {i}, column {col!r}: a {kind} where earlier rows have a "
+                                    f"{first[col]} ({str(value)[:60]!r})", field="source",
+                                    hint="every row must hold the same kind of value in a column")
+    return NodeRunError(f"{path.name} cannot be read as a table: {err}", field="source")
 
 
 def save_dataset(ds: Any, out_dir: Path, fmt: str | None = None, **meta: Any) -> Artifact:

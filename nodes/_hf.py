@@ -44,7 +44,6 @@ Nothing here imports torch or transformers at module level.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -132,9 +131,11 @@ def is_adapter_dir(path: Path) -> bool:
 
 
 def require_gguf() -> None:
-    if importlib.util.find_spec("gguf") is None:
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
         raise NodeRunError("reading a GGUF file needs the `gguf` package, which is not installed",
-                           field="source", hint=GGUF_HINT)
+                           field="source", hint=GGUF_HINT) from None
 
 
 def _check_remote_code(path: Path, trust_remote_code: bool) -> None:

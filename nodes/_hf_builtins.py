@@ -108,9 +108,11 @@ def smollm2_gguf_path() -> Path:
 def build_smollm2(out_dir: Path) -> Path:
     from ._hf import SMOLLM2_HINT
 
-    if importlib.util.find_spec("gguf") is None:
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
         raise NodeRunError("builtin:smollm2-135m-instruct needs the `gguf` package to read its GGUF file",
-                           field="source", hint=SMOLLM2_HINT)
+                           field="source", hint=SMOLLM2_HINT) from None
     convert_gguf(smollm2_gguf_path(), out_dir, chat_template=SMOLLM2_TEMPLATE)
     return out_dir
 

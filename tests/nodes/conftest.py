@@ -47,3 +47,16 @@ def make_ctx(tmp_path: Path) -> Callable[..., Any]:
                             flow_dir=kwargs.pop("flow_dir", tmp_path), sink=sink, **kwargs)
 
     return make
+
+
+@pytest.fixture()
+def run_node(make_ctx: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    """`run_node(NodeClass, inputs={...}, node_id=..., ctx=None, **params)`: run a node directly, return its outputs."""
+    from flowstudio.core.node import PortValues
+
+    def run(cls: Any, inputs: dict[str, Any] | None = None, node_id: str | None = None, ctx: Any = None,
+            **params: Any) -> dict[str, Any]:
+        context = ctx if ctx is not None else make_ctx(node_id or cls.type.replace(".", "_"))
+        return cls().run(context, PortValues(inputs or {}), cls.Params(**params))
+
+    return run
