@@ -86,8 +86,11 @@ def warm_key(path: Path, dtype: str, device: str) -> tuple[Any, ...]:
     return ("chain.causal_lm", str(path.resolve()), _fingerprint(path), dtype, device)
 
 
-def load_model(value: Any, device: str = "cpu", dtype: str | None = None, field_name: str = "model") -> LoadedModel:
-    """The model and tokenizer of a Model input, loaded once per worker process and kept warm."""
+def load_model(value: Any, device: str = "cpu", dtype: str | None = None, field_name: str = "model",
+               on_load: Callable[[], None] | None = None) -> LoadedModel:
+    """The model and tokenizer of a Model input, loaded once per worker process and kept warm.
+
+    `on_load` is called when the model is actually loaded (not found warm)."""
     from flowstudio.core.warm import get_or_load
 
     path, meta = model_path(value, field_name)
@@ -96,6 +99,8 @@ def load_model(value: Any, device: str = "cpu", dtype: str | None = None, field_
     def loader() -> LoadedModel:
         from ._hf import load_causal_lm, load_tokenizer
 
+        if on_load is not None:
+            on_load()
         started = time.perf_counter()
         trust = bool(meta.get("trust_remote_code", False))
         model = load_causal_lm(path, dtype=dtype, device=device, trust_remote_code=trust)

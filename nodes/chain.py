@@ -138,18 +138,16 @@ def load_for(ctx: Any, model: Any, dtype: str | None) -> Any:
     """The warm model for a node, with a log line saying whether it was loaded or already warm."""
     import time
 
-    from flowstudio.core.warm import is_warm
-
     from . import _generation as gen
     from ._hf import torch_device
 
     path, meta = gen.model_path(model)
     device = "cpu" if meta.get("device_map") == "cpu" else torch_device(ctx)
-    warm = is_warm(gen.warm_key(path, dtype or meta.get("dtype", "auto"), device))
+    loading: list[bool] = []
     started = time.perf_counter()
-    loaded = gen.load_model(model, device=device, dtype=dtype)
-    ctx.log(f"model {path.name}: " + ("already loaded (warm)" if warm else
-                                      f"loaded in {time.perf_counter() - started:.1f} s on {device}"))
+    loaded = gen.load_model(model, device=device, dtype=dtype, on_load=lambda: loading.append(True))
+    ctx.log(f"model {path.name}: " + (f"loaded in {time.perf_counter() - started:.1f} s on {device}" if loading
+                                      else "already loaded (warm)"))
     return loaded
 
 
