@@ -69,7 +69,8 @@ def render_screenshot(out: Path, flow: Path | None = None, theme_name: str = "da
     if select:
         window.canvas.select_nodes(select)
         window.inspector.show_selection(select)
-    window.problems.refresh()
+    if window.has_flow:
+        window.problems.refresh()
     window.canvas.frame_all()
     _settle(app, 100)
     out = Path(out)

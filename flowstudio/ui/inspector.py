@@ -67,6 +67,7 @@ class Inspector(QWidget):
         self.icon_label = QLabel(self.header)
         self.title_edit = QLineEdit(self.header)
         self.title_edit.setObjectName("InspectorTitle")
+        theme.emphasize(self.title_edit, 1.15, bold=True)
         self.title_edit.setToolTip("The node's title on the canvas (empty: the type's title)")
         self.title_edit.textEdited.connect(self._title_edited)
         row.addWidget(self.icon_label)
@@ -85,6 +86,7 @@ class Inspector(QWidget):
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         outer.addWidget(self.scroll, 1)
         self.empty = QLabel(self)
         self.empty.setObjectName("InspectorEmpty")
@@ -142,6 +144,10 @@ class Inspector(QWidget):
             self.description.setText(cls.description or "")
         self.description.setVisible(bool(self.description.text()))
 
+    def show_nothing(self) -> None:
+        """No flow is open (the start page is showing)."""
+        self._show_message("No flow open", "Start from a template, or open a flow.")
+
     def _show_message(self, title: str, text: str) -> None:
         self.node_id, self._node_type = None, None
         self._rows.clear()
@@ -167,8 +173,11 @@ class Inspector(QWidget):
         self.description.setText("Select a node to edit its settings.")
         self.description.show()
         form_host = QWidget()
-        form = QFormLayout(form_host)
-        form.setContentsMargins(10, 10, 10, 10)
+        outer = QVBoxLayout(form_host)
+        outer.setContentsMargins(10, 10, 10, 10)
+        form = QFormLayout()
+        outer.addLayout(form)
+        outer.addStretch(1)
         self.flow_name = QLineEdit(flow.name, form_host)
         self.flow_description = QPlainTextEdit(flow.description, form_host)
         self.flow_description.setFixedHeight(self.fontMetrics().lineSpacing() * 5 + 14)
@@ -201,10 +210,13 @@ class Inspector(QWidget):
             specs = field_specs(cls.Params)
             section = QLabel("SETTINGS" if specs else "This node has no settings.", host)
             section.setObjectName("SectionLabel" if specs else "Dim")
+            if specs:
+                theme.emphasize(section, 0.85, bold=True)
             layout.addWidget(section)
             form = QFormLayout()
             form.setSpacing(6)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
             form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
             for spec in specs:
                 form.addRow(*self._make_row(spec, host))
@@ -224,6 +236,7 @@ class Inspector(QWidget):
             editor.base_dir = str(self.doc.path.parent)
         error = QLabel(host)
         error.setObjectName("FieldError")
+        theme.emphasize(error, 0.9)
         error.setWordWrap(True)
         error.hide()
         row = _FieldRow(spec, label, editor, error)
@@ -231,6 +244,8 @@ class Inspector(QWidget):
         editor.edited.connect(lambda value, r=row: self._edited(r, value))
         editor.parseError.connect(lambda message, r=row: self._parse_failed(r, message))
         label.setBuddy(editor.focus_widget())
+        if spec.kind not in ("multiline", "code"):  # centre the label on one-line editors
+            label.setMinimumHeight(editor.sizeHint().height())
         return label, stacked(editor, error)
 
     def _ports_section(self, node: NodeSpec, cls: type[Node], host: QWidget) -> QWidget:
@@ -244,6 +259,7 @@ class Inspector(QWidget):
                 continue
             section = QLabel(title, box)
             section.setObjectName("SectionLabel")
+            theme.emphasize(section, 0.85, bold=True)
             layout.addWidget(section)
             for port in ports:
                 label = QLabel(box)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QWidget
 
 from flowstudio.core.document import FlowDocument
@@ -67,9 +67,6 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
         self.docks["problems"].raise_()
         em = self.fontMetrics().height()
-        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [em * 15, em * 22],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["problems"]], [em * 9], Qt.Orientation.Vertical)
 
         self.actions_ = act.build_actions(self)
         for spec in act.SPECS:
@@ -84,8 +81,7 @@ class MainWindow(QMainWindow):
 
         self._connect()
         self.resize(em * 90, em * 56)
-        if restore_layout:
-            self._restore_layout()
+        self._layout_restored = restore_layout and self._restore_layout()
         self._show_start_page()
 
     # -- construction
@@ -158,6 +154,8 @@ class MainWindow(QMainWindow):
         self.has_flow = False
         self.start_page.set_recent(recent_files())
         self.stack.setCurrentWidget(self.start_page)
+        self.inspector.show_nothing()
+        self.problems.clear()
         for key in ("save", "save_as", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
             self.actions_[key].setEnabled(False)
         self._update_title()
@@ -447,14 +445,26 @@ class MainWindow(QMainWindow):
 
     # -- window state
 
-    def _restore_layout(self) -> None:
+    def _restore_layout(self) -> bool:
         settings = app_settings()
         geometry = settings.value("window/geometry")
         state = settings.value("window/state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        return isinstance(state, QByteArray) and self.restoreState(state)
+
+    def default_layout(self) -> None:
+        """Dock sizes in font units, so they suit any screen scale."""
+        em = self.fontMetrics().height()
+        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [em * 14, em * 24],
+                         Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["problems"]], [em * 9], Qt.Orientation.Vertical)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._layout_restored:
+            self._layout_restored = True
+            self.default_layout()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if not self.maybe_save():

@@ -19,7 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import annotated_types as at
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QFont, QFontDatabase, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -157,6 +157,12 @@ def _round_sig(value: float, digits: int = 12) -> float:
     return float(f"{value:.{digits}g}")
 
 
+def _compact_hint(widget: QWidget, base: QSize, chars: int = 8) -> QSize:
+    """Spin boxes size themselves for their whole (huge) range; a form needs far less."""
+    width = widget.fontMetrics().horizontalAdvance("0" * chars) + widget.fontMetrics().height() * 2
+    return QSize(min(base.width(), width), base.height())
+
+
 class FloatSpinBox(QDoubleSpinBox):
     """A double spin box for any magnitude: scientific notation, steps by the leading digit.
 
@@ -169,6 +175,12 @@ class FloatSpinBox(QDoubleSpinBox):
         self.setDecimals(300)  # Qt rounds values to `decimals`; keep tiny learning rates exact
         self.setRange(-1e300, 1e300)
         self.setAccelerated(True)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return _compact_hint(self, super().minimumSizeHint())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return _compact_hint(self, super().sizeHint(), 12)
 
     def validate(self, text: str, pos: int) -> QValidator.State:  # type: ignore[override]
         try:
@@ -223,6 +235,12 @@ class IntSpinBox(QSpinBox):
         self.spec = spec
         self.setRange(*INT32)
         self.setAccelerated(True)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return _compact_hint(self, super().minimumSizeHint())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return _compact_hint(self, super().sizeHint(), 12)
 
     def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt override
         low = self.spec.ge if self.spec.ge is not None else (
@@ -313,6 +331,8 @@ class ChoiceEditor(ParamEditor):
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.combo = QComboBox(self)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(6)
         for option in spec.options:
             self.combo.addItem(str(option), option)
         self._layout.addWidget(self.combo, 1)

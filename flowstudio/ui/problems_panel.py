@@ -52,6 +52,14 @@ class ProblemsPanel(QWidget):
         controller.documentReplaced.connect(self.refresh)
         self.refresh()
 
+    def clear(self) -> None:
+        """No flow is open: nothing to report."""
+        self.timer.stop()
+        self.problems = []
+        self.tree.clear()
+        self.summary.setText("")
+        self.problemsChanged.emit(self.problems)
+
     def schedule(self) -> None:
         """Validate shortly; a burst of edits (typing) costs one validation."""
         self.timer.start()

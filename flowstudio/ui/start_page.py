@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -94,6 +94,7 @@ class TemplateCard(QFrame):
         layout.addLayout(icons)
         title = QLabel(info.name, self)
         title.setObjectName("CardTitle")
+        theme.emphasize(title, 1.1, bold=True)
         description = QLabel(_first_sentences(info.description), self)
         description.setObjectName("CardDescription")
         description.setWordWrap(True)
@@ -101,6 +102,7 @@ class TemplateCard(QFrame):
         meta = QLabel(f"{info.nodes} node{'s' if info.nodes != 1 else ''}"
                       + (" · " + ", ".join(info.categories[:3]) if info.categories else ""), self)
         meta.setObjectName("CardMeta")
+        theme.emphasize(meta, 0.85)
         layout.addWidget(title)
         layout.addWidget(description, 1)
         layout.addWidget(meta)
@@ -126,28 +128,47 @@ def _first_sentences(text: str, limit: int = 160) -> str:
 
 
 class TemplateGrid(QScrollArea):
+    """Template cards in as many columns as fit (re-flowed when the width changes)."""
+
     templateChosen = Signal(object)  # noqa: N815 - Path
 
-    def __init__(self, registry: NodeRegistry, columns: int = 3, parent: QWidget | None = None) -> None:
+    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         host = QWidget()
         self.grid = QGridLayout(host)
         self.grid.setContentsMargins(0, 0, 0, 0)
-        spacing = self.fontMetrics().height()
-        self.grid.setSpacing(spacing)
+        self.grid.setSpacing(self.fontMetrics().height())
+        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.cards: list[TemplateCard] = []
-        for i, info in enumerate(list_templates(registry)):
+        for info in list_templates(registry):
             card = TemplateCard(info, host)
             card.clicked.connect(self.templateChosen)
             self.cards.append(card)
-            self.grid.addWidget(card, i // columns, i % columns)
         if not self.cards:
             self.grid.addWidget(QLabel("No templates found in " + str(templates_dir())), 0, 0)
-        self.grid.setRowStretch(self.grid.rowCount(), 1)
-        self.grid.setColumnStretch(columns, 1)
+        self.columns = 0
         self.setWidget(host)
+        self._reflow()
+
+    def _reflow(self) -> None:
+        if not self.cards:
+            return
+        card_width = self.cards[0].minimumWidth() + self.grid.spacing()
+        columns = max(1, (self.viewport().width() + self.grid.spacing()) // card_width)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for card in self.cards:
+            self.grid.removeWidget(card)
+        for i, card in enumerate(self.cards):
+            self.grid.addWidget(card, i // columns, i % columns)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._reflow()
 
 
 class StartPage(QWidget):
@@ -173,8 +194,10 @@ class StartPage(QWidget):
         logo.setPixmap(theme.icon("mdi6.graph-outline", "accent").pixmap(em * 3, em * 3))
         title = QLabel("FlowStudio", self)
         title.setObjectName("StartTitle")
+        theme.emphasize(title, 2.0, bold=True)
         subtitle = QLabel("Wire nodes into flows that train and use language models — offline.", self)
         subtitle.setObjectName("StartSubtitle")
+        theme.emphasize(subtitle, 1.05)
         subtitle.setWordWrap(True)
         side.addWidget(logo)
         side.addWidget(title)
@@ -190,6 +213,7 @@ class StartPage(QWidget):
         side.addSpacing(em)
         recent_title = QLabel("RECENT", self)
         recent_title.setObjectName("StartSection")
+        theme.emphasize(recent_title, 0.9, bold=True)
         side.addWidget(recent_title)
         self.recent_box = QVBoxLayout()
         self.recent_box.setSpacing(0)
@@ -204,8 +228,9 @@ class StartPage(QWidget):
         main.setSpacing(em)
         section = QLabel("START FROM A TEMPLATE", self)
         section.setObjectName("StartSection")
+        theme.emphasize(section, 0.9, bold=True)
         main.addWidget(section)
-        self.templates = TemplateGrid(registry, parent=self)
+        self.templates = TemplateGrid(registry, self)
         self.templates.templateChosen.connect(self.templateChosen)
         main.addWidget(self.templates, 1)
         outer.addLayout(main, 1)
@@ -238,7 +263,7 @@ class TemplateGallery(QDialog):
         em = self.fontMetrics().height()
         self.resize(em * 60, em * 36)
         layout = QVBoxLayout(self)
-        self.grid = TemplateGrid(registry, parent=self)
+        self.grid = TemplateGrid(registry, self)
         self.grid.templateChosen.connect(self._choose)
         layout.addWidget(self.grid, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel, self)

@@ -11,8 +11,8 @@ from functools import lru_cache
 from typing import Literal
 
 import qtawesome as qta
-from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
 
 from flowstudio.core.paths import assets_dir
 
@@ -24,13 +24,13 @@ DEFAULT_THEME: ThemeName = "dark"
 
 PALETTES: dict[str, dict[str, str]] = {
     "dark": {
-        "window": "#1b1d21", "panel": "#222429", "panel_alt": "#2a2d33", "border": "#34373e",
+        "window": "#1b1d21", "panel": "#222429", "panel_alt": "#2a2d33", "border": "#34373e", "border_strong": "#4d535c",
         "text": "#dcdfe4", "text_dim": "#8b919b", "accent": "#5b8cff", "accent_hover": "#7aa2ff",
         "accent_text": "#ffffff", "selection": "#2d4270", "hover": "#2c3036", "input": "#18191c",
         "error": "#f06262", "error_bg": "#3a1f22", "warning": "#e8a33d", "ok": "#4cc38a", "scroll": "#3d424a",
     },
     "light": {
-        "window": "#eef0f3", "panel": "#ffffff", "panel_alt": "#f6f7f9", "border": "#d5d9df",
+        "window": "#eef0f3", "panel": "#ffffff", "panel_alt": "#f6f7f9", "border": "#d5d9df", "border_strong": "#b4bac3",
         "text": "#1f2328", "text_dim": "#646b76", "accent": "#2f6fed", "accent_hover": "#4a84f5",
         "accent_text": "#ffffff", "selection": "#d6e3fd", "hover": "#e8ebf0", "input": "#ffffff",
         "error": "#d33c3c", "error_bg": "#fdecec", "warning": "#b7791f", "ok": "#23905a", "scroll": "#c3c8cf",
@@ -57,6 +57,17 @@ def icon(name: str, token: str = "text", **options: object) -> QIcon:
         return qta.icon("mdi6.cube-outline", color=color(token))
 
 
+def emphasize(widget: QWidget, scale: float = 1.0, bold: bool = False) -> None:
+    """Scale a widget's font relative to the app font (stylesheets only take absolute sizes)."""
+    font = QFont(widget.font())
+    if font.pointSizeF() > 0:
+        font.setPointSizeF(font.pointSizeF() * scale)
+    else:
+        font.setPixelSize(max(1, round(font.pixelSize() * scale)))
+    font.setBold(bold)
+    widget.setFont(font)
+
+
 def saved_theme() -> ThemeName:
     value = app_settings().value("ui/theme", DEFAULT_THEME)
     return value if value in THEMES else DEFAULT_THEME
@@ -72,7 +83,7 @@ def _stylesheet_template() -> str:
 
 
 def stylesheet(name: ThemeName) -> str:
-    tokens = PALETTES[name]
+    tokens = dict(PALETTES[name], icons=(assets_dir() / "icons").as_posix())
     return re.sub(r"@([a-z_]+)", lambda m: tokens.get(m.group(1), m.group(0)), _stylesheet_template())
 
 
