@@ -41,7 +41,8 @@ def make_ctx(tmp_path: Path) -> Callable[..., Any]:
     from flowstudio.engine.context import LocalContext
 
     def make(node_id: str = "node", events: list[dict[str, Any]] | None = None, **kwargs: Any) -> LocalContext:
-        sink = events.append if events is not None else (lambda event: None)
+        default_sink = events.append if events is not None else (lambda event: None)
+        sink = kwargs.pop("sink", default_sink)
         return LocalContext(node_id=node_id, work_dir=tmp_path / node_id / "work",
                             checkpoint_dir=kwargs.pop("checkpoint_dir", tmp_path / node_id / "ckpt"),
                             flow_dir=kwargs.pop("flow_dir", tmp_path), sink=sink, **kwargs)
