@@ -299,7 +299,30 @@ class Busy(Node):
         return {"span": {"started": started, "finished": time.time(), "pid": os.getpid(), "tag": params.tag}}
 
 
-STUB_TYPES: list[type[Node]] = [Const, Add, Sum, Echo, MakeModel, Train, Fail, Score, Random, Code, Warm, Busy]
+class Stream(Node):
+    """'Generates' text word by word in a worker, streaming each piece as it goes."""
+
+    type = "stub.stream"
+    title = "Stream"
+    category = "Stub"
+    resources = Resources(worker=True)
+
+    class Outputs(Ports):
+        text = Port(Text)
+
+    class Params(NodeParams):
+        text: str = "the quick brown fox"
+
+    def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        pieces = [w + " " for w in params.text.split()]
+        for piece in pieces:
+            ctx.stream(piece)
+        ctx.log(f"generated {len(pieces)} pieces")
+        return {"text": "".join(pieces).strip()}
+
+
+STUB_TYPES: list[type[Node]] = [Const, Add, Sum, Echo, MakeModel, Train, Fail, Score, Random, Code, Warm, Busy,
+                                Stream]
 
 
 def stub_registry() -> NodeRegistry:

@@ -183,7 +183,12 @@ class Engine:
 
             loop = RunLoop(self, plan, rundir, options, run_id, emit, prior)
             started = time.time()
-            status, seconds = loop.run(resumed)
+            try:
+                status, seconds = loop.run(resumed)
+            except BaseException:
+                loop.abort()
+                rundir.close()
+                raise
             summary = self._summary(loop, status, seconds, rundir, run_id, started, listener_errors)
             rundir.write_summary(summary)
             rundir.close()

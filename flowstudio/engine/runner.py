@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -147,6 +148,13 @@ class RunLoop:
         self.emit(RunFinished(run_id=self.run_id, status=status, seconds=round(seconds, 4)))
         return status, seconds
 
+    def abort(self) -> None:
+        """The loop itself failed (a bug): kill what runs so nothing is left behind."""
+        for running in self.running.values():
+            if running.worker is not None:
+                running.worker.kill()
+            running.cancel.set()
+
     def _check_cancel(self) -> None:
         request = self.engine._cancel_request
         if request == 0 or (request == 1 and self.cancelling) or (request == 2 and self.forced):
@@ -282,6 +290,7 @@ class RunLoop:
             "work_dir": str(work), "checkpoint_dir": str(checkpoint), "flow_dir": str(self.plan.flow_dir),
             "device": alloc.device, "seed": self.options.seed, "log_path": str(self.rundir.log_path(node.id)),
             "required_outputs": sorted(self.used_ports.get(node.id, set())),
+            "sys_path": list(sys.path) if alloc.worker else [],
         }
         running = _Running(alloc, time.time(), key)
         self.running[node.id] = running

@@ -79,6 +79,7 @@ def worker_main(conn: Any) -> None:
             break
         task = msg[1]
         node_id = task["node_id"]
+        sys.path.extend(p for p in task.get("sys_path", ()) if p not in sys.path)  # added since we started
         _redirect(task["log_path"])
         try:
             result = execute_node(task, lambda event, n=node_id: send(("event", n, event)), cancel)

@@ -95,3 +95,12 @@ def test_the_engine_imports_neither_torch_nor_qt() -> None:
             "bad = [m for m in ('torch', 'transformers', 'PySide6') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_streamed_tokens_and_log_lines_arrive_in_order(engine: Engine, run_opts) -> None:
+    result = engine.run(make_flow([("g", "stub.stream", {"text": "one two three four"})], []), options=run_opts())
+    pieces = [e.text for e in of_kind(result.events, "node_stream")]
+    assert pieces == ["one ", "two ", "three ", "four "]
+    assert [e.line for e in of_kind(result.events, "node_log")] == ["generated 4 pieces"]
+    assert "generated 4 pieces" in (result.run_dir / "nodes" / "g" / "log.txt").read_text()
+    assert result.summary["nodes"]["g"]["outputs"]["text"] == "one two three four"
