@@ -73,16 +73,33 @@ def test_run_json_summary_shape_and_exit_status(cli_env, tmp_path: Path) -> None
 
 
 def test_failed_run_exits_nonzero_with_the_error(cli_env, tmp_path: Path) -> None:
-    flow = make_flow([("bad", "stub.fail", {"mode": "kill"}), ("ok", "stub.const", {"value": 1})], [])
+    flow = make_flow(
+        [("killed", "stub.fail", {"mode": "kill", "delay": 0.2}), ("raised", "stub.fail", {"message": "bad data"}),
+         ("after", "stub.echo", {}), ("ok", "stub.model", {"size": 1})],
+        [("killed.value", "after.value")],
+    )
     path = write(flow, tmp_path / "bad.flow.json")
-    done = flowstudio(["run", str(path), "--json", "--until", "bad"], cli_env)
+    done = flowstudio(["run", str(path), "--json"], cli_env)
     assert done.returncode == 1
     summary = json.loads(done.stdout)
-    assert summary["status"] == "failed" and set(summary["nodes"]) == {"bad"}
-    assert "SIGKILL" in summary["nodes"]["bad"]["error"]
-    assert (Path(summary["run_dir"]) / "summary.json").is_file()
+    assert summary["status"] == "failed"
+    nodes = summary["nodes"]
+    assert {k: v["status"] for k, v in nodes.items()} == {"killed": "failed", "raised": "failed", "after": "skipped",
+                                                         "ok": "done"}
+    assert "killed by SIGKILL" in nodes["killed"]["error"]
+    assert nodes["raised"]["error"] == "RuntimeError: bad data"
+    run_dir = Path(summary["run_dir"])
+    assert json.loads((run_dir / "summary.json").read_text()) == summary
+    events = [json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert events[0] == "run_started" and events[-1] == "run_finished" and events.count("node_failed") == 2
+    for node_id in ("killed", "raised", "ok"):
+        assert (run_dir / "nodes" / node_id / "result.json").is_file()
+    assert "RuntimeError: bad data" in (run_dir / "nodes" / "raised" / "log.txt").read_text()
+
+    only = json.loads(flowstudio(["run", str(path), "--json", "--until", "raised"], cli_env).stdout)
+    assert set(only["nodes"]) == {"raised"}
     plain = flowstudio(["run", str(path)], cli_env)
-    assert plain.returncode == 1 and "failed" in plain.stdout and "SIGKILL" in plain.stdout
+    assert plain.returncode == 1 and "SIGKILL" in plain.stdout and "skipped" in plain.stdout
 
 
 def test_invalid_flow_and_bad_flags_exit_1_with_the_problems(cli_env, tmp_path: Path) -> None:
