@@ -64,7 +64,7 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_in", "Zoom &In", "zoom_in", "mdi6.magnify-plus-outline", (SK.ZoomIn, "Ctrl+="), canvas=True),
     ActionSpec("zoom_out", "Zoom &Out", "zoom_out", "mdi6.magnify-minus-outline", (SK.ZoomOut,), canvas=True),
     ActionSpec("reset_zoom", "&Actual Size", "reset_zoom", None, ("Ctrl+0",), canvas=True),
-    ActionSpec("auto_layout", "Auto &Layout", "auto_layout", "mdi6.sitemap-outline", ("Ctrl+Shift+L",),
+    ActionSpec("auto_layout", "Auto &Layout", "auto_layout", "mdi6.sitemap-outline", ("Ctrl+L",),
                "Arrange the nodes left to right by their connections"),
     ActionSpec("full_screen", "&Full Screen", "toggle_full_screen", "mdi6.fullscreen", (SK.FullScreen, "F11")),
     # Run (wired to the engine in a later issue; see MainWindow.attach_runner)
@@ -210,11 +210,19 @@ def build_toolbar(window: MainWindow, actions: dict[str, QAction]) -> QToolBar:
     return bar
 
 
+def _typeable(text: str) -> bool:
+    """Keys on an ordinary keyboard (not media keys such as "Open" or "Help")."""
+    key = text.rsplit("+", 1)[-1] or "+"
+    return len(key) == 1 or key in ("Del", "Ins", "Backspace", "Home", "Tab", "Esc", "Return", "Enter") or (
+        key[0] == "F" and key[1:].isdigit())
+
+
 def shortcut_rows(actions: dict[str, QAction]) -> list[tuple[str, str]]:
     """(action, shortcuts) for the shortcuts dialog and docs/ui.md."""
     rows = []
     for key, action in actions.items():
-        keys = ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
+        texts = [s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts()]
+        keys = ", ".join(t for t in texts if _typeable(t))
         if keys and not key.startswith("theme_"):
             rows.append((action.text().replace("&", "").rstrip("…"), keys))
     return rows

@@ -83,7 +83,7 @@ def _stylesheet_template() -> str:
 
 
 def stylesheet(name: ThemeName) -> str:
-    tokens = dict(PALETTES[name], icons=(assets_dir() / "icons").as_posix())
+    tokens = dict(PALETTES[name], icons=(assets_dir() / "icons").as_posix(), theme=name)
     return re.sub(r"@([a-z_]+)", lambda m: tokens.get(m.group(1), m.group(0)), _stylesheet_template())
 
 

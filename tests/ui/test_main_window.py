@@ -100,3 +100,14 @@ def test_the_start_page_disables_flow_actions(window):
     window.close_flow()
     assert not window.actions_["save"].isEnabled()
     assert window.inspector.empty.isVisibleTo(window.inspector)
+
+
+def test_docs_list_every_shortcut(window):
+    """docs/ui.md keeps up with the actions: each action's first shortcut is in its table."""
+    from pathlib import Path
+
+    from flowstudio.ui.actions import shortcut_rows
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "ui.md").read_text()
+    missing = [(name, keys) for name, keys in shortcut_rows(window.actions_) if keys.split(", ")[0] not in text]
+    assert missing == []
