@@ -145,7 +145,8 @@ def test_sigint_stops_cleanly_and_resume_finishes(cli_env, tmp_path: Path) -> No
     while not ckpt.exists() and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    out = proc.stdout.read()  # type: ignore[union-attr]  (stderr belongs to the reader thread)
+    proc.wait(timeout=60)
     reader.join(5)
     assert proc.returncode == 130, "".join(lines)
     stopped = json.loads(out)
