@@ -78,11 +78,29 @@ class CanvasInteraction:
     def item_at(self, view_pos: QPoint) -> QGraphicsItem | None:
         """The topmost meaningful item: a port before its node, a node before edges and frames."""
         items = self.view.items(view_pos)
+        if self.scene.overview_mode:  # nodes are transparent (drawn by the overview): Qt's queries skip them
+            hit = self.nodes_in(self.view.mapToScene(view_pos))
+            if hit:
+                return hit[-1]
         for kind in (PortItem, NodeItem, EdgeItem, GroupItem):
             for item in items:
                 if isinstance(item, kind) and item.isVisible():
                     return item
         return None
+
+    def nodes_in(self, area: QRectF | QPointF) -> list[NodeItem]:
+        """Nodes under a scene point or touching a scene rectangle, bottom to top."""
+        if not self.scene.overview_mode:
+            found = self.scene.items(area, Qt.ItemSelectionMode.IntersectsItemShape,
+                                     Qt.SortOrder.AscendingOrder)
+            return [item for item in found if isinstance(item, NodeItem)]
+        out = []
+        for item in self.scene.nodes.values():
+            rect = item.rect_in_scene()
+            if rect.contains(area) if isinstance(area, QPointF) else rect.intersects(area):
+                out.append(item)
+        out.sort(key=lambda item: item.zValue())
+        return out
 
     def set_space_held(self, held: bool) -> None:
         self.space_held = held
@@ -227,8 +245,7 @@ class CanvasInteraction:
         rect = QRect(self._press_view, pos).normalized()
         self._rubber.setGeometry(rect)
         scene_rect = self.view.mapToScene(rect).boundingRect()
-        hits = [item for item in self.scene.items(scene_rect, Qt.ItemSelectionMode.IntersectsItemShape)
-                if isinstance(item, NodeItem)]
+        hits = self.nodes_in(scene_rect)
         self.view.set_selection(list(dict.fromkeys(self._rubber_base + hits)))
 
     # ------------------------------------------------------------------------------------ release

@@ -31,6 +31,7 @@ from flowstudio.core.edits import (
 from flowstudio.core.flow import EdgeSpec, GroupSpec
 
 from . import canvas_style as cs
+from .canvas_overview import OverviewItem
 from .controller import DocumentController
 from .edge_item import EdgeItem
 from .group_item import GroupItem
@@ -51,15 +52,19 @@ class CanvasScene(QGraphicsScene):
     def __init__(self, controller: DocumentController, parent=None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self.setSceneRect(QRectF(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT))
+        # No fixed scene rect: the BSP index then spans the items, not the whole pannable plane
+        # (the view sets that), so paint queries stay local.
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.nodes: dict[str, NodeItem] = {}
         self.edges: dict[EdgeSpec, EdgeItem] = {}
         self.groups: dict[str, GroupItem] = {}
         self.status: dict[str, str] = {}
+        self.overview_mode = False
+        self.overview: OverviewItem | None = None
         controller.changed.connect(self._on_changed)
         controller.documentReplaced.connect(self.rebuild)
         cs.theme_signals().themeChanged.connect(self._on_theme)
+        self.selectionChanged.connect(self._refresh_overview)
         self.setBackgroundBrush(QColor(cs.palette().background))
         self.rebuild()
 
@@ -74,6 +79,9 @@ class CanvasScene(QGraphicsScene):
         self.nodes.clear()
         self.edges.clear()
         self.groups.clear()
+        self.overview = OverviewItem(self)
+        self.addItem(self.overview)
+        self.overview.setVisible(self.overview_mode)
         flow = self.doc.flow
         ports_by_node = self._edge_ports(flow.edges)
         registry = self.doc.registry
@@ -86,6 +94,7 @@ class CanvasScene(QGraphicsScene):
         for node_id, status in self.status.items():
             if node_id in self.nodes:
                 self.nodes[node_id].set_status(status)
+        self._refresh_overview()
 
     @staticmethod
     def _edge_ports(edges: Iterable[EdgeSpec], only: set[str] | None = None) -> dict[str, set[tuple[str, bool]]]:
@@ -99,6 +108,7 @@ class CanvasScene(QGraphicsScene):
 
     def _add_node(self, spec, cls, edge_ports) -> NodeItem:
         item = NodeItem(spec, cls, edge_ports)
+        item.set_faded(self.overview_mode)
         self.addItem(item)
         self.nodes[spec.id] = item
         return item
@@ -108,6 +118,8 @@ class CanvasScene(QGraphicsScene):
         if src is None or dst is None or edge in self.edges:
             return
         item = EdgeItem(edge, src, dst)
+        if self.overview_mode:
+            item.setOpacity(0.0)
         self.addItem(item)
         self.edges[edge] = item
         src.edges.add(item)
@@ -127,6 +139,10 @@ class CanvasScene(QGraphicsScene):
         if change.edit is None:
             self.rebuild()
             return
+        self._apply(change)
+        self._refresh_overview()
+
+    def _apply(self, change: Change) -> None:
         edits = list(_flatten(change.edit))
         if all(isinstance(e, MoveNodes) for e in edits):
             moved: set[str] = set()
@@ -241,6 +257,25 @@ class CanvasScene(QGraphicsScene):
             if item.spec.rect is None and moved.intersection(item.spec.nodes):
                 item.refresh(item.spec, self.group_rect(item.spec))
 
+    # -- far zoom
+
+    def set_overview(self, on: bool) -> None:
+        """Let one item draw the whole flow (zoomed far out) or each item draw itself."""
+        if on == self.overview_mode:
+            return
+        self.overview_mode = on
+        for item in self.nodes.values():
+            item.set_faded(on)
+        for edge in self.edges.values():
+            edge.setOpacity(0.0 if on else 1.0)
+        if self.overview is not None:
+            self.overview.setVisible(on)
+            self.overview.invalidate()
+
+    def _refresh_overview(self) -> None:
+        if self.overview_mode and self.overview is not None:
+            self.overview.invalidate()
+
     # -- look
 
     def set_node_status(self, node_id: str, status: str | None) -> None:
@@ -251,6 +286,7 @@ class CanvasScene(QGraphicsScene):
         item = self.nodes.get(node_id)
         if item is not None:
             item.set_status(status)
+            self._refresh_overview()
 
     def _on_theme(self, _name: str) -> None:
         self.setBackgroundBrush(QColor(cs.palette().background))
@@ -260,4 +296,5 @@ class CanvasScene(QGraphicsScene):
             edge.update_path()
         for group in self.groups.values():
             group.update()
+        self._refresh_overview()
         self.update()

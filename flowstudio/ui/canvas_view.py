@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPainter, QTransform
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QPainter, QTransform
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from flowstudio.core.edits import AddGroup, AddNode, Batch, Disconnect, Edit, MoveNodes, RemoveGroup
@@ -19,7 +19,8 @@ from flowstudio.core.flow import GroupSpec
 from . import canvas_clipboard, layout
 from . import canvas_style as cs
 from .canvas_interaction import CanvasInteraction
-from .canvas_scene import CanvasScene
+from .canvas_overview import OVERVIEW_ZOOM
+from .canvas_scene import SCENE_EXTENT, CanvasScene
 from .controller import DocumentController
 from .edge_item import EdgeItem
 from .group_item import GroupItem
@@ -48,11 +49,12 @@ class CanvasView(QGraphicsView):
         self.controller = controller
         self._scene = CanvasScene(controller, self)
         self.setScene(self._scene)
+        self.setSceneRect(QRectF(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT))
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setOptimizationFlags(QGraphicsView.OptimizationFlag.DontSavePainterState
                                   | QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
-        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
+        # No CacheBackground: the grid is cheap to draw, and the cached pixmap costs more when scrolling.
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
@@ -136,8 +138,12 @@ class CanvasView(QGraphicsView):
         view_pt = self.mapFromScene(anchor) if anchor is not None else self.viewport().rect().center()
         scene_pt = self.mapToScene(view_pt)
         self.setTransform(QTransform.fromScale(value, value))
+        self._update_lod()
         after = self.mapToScene(view_pt)
         self._pan_scene(after - scene_pt)
+
+    def _update_lod(self) -> None:
+        self._scene.set_overview(self.zoom() < OVERVIEW_ZOOM)
 
     def _pan_scene(self, delta: QPointF) -> None:
         """Move the view so the scene shifts by `delta` (scene units) under the viewport."""
@@ -174,6 +180,7 @@ class CanvasView(QGraphicsView):
     def _frame(self, rect: QRectF) -> None:
         if rect.isNull() or rect.isEmpty():
             self.setTransform(QTransform())
+            self._update_lod()
             self.centerOn(0, 0)
             return
         rect = rect.adjusted(-40, -40, 40, 40)
@@ -181,6 +188,7 @@ class CanvasView(QGraphicsView):
         scale = min(view.width() / rect.width(), view.height() / rect.height())
         scale = max(MIN_ZOOM, min(1.0, scale))
         self.setTransform(QTransform.fromScale(scale, scale))
+        self._update_lod()
         self.centerOn(rect.center())
 
     def items_rect(self, node_ids=None) -> QRectF:
@@ -445,19 +453,28 @@ class CanvasView(QGraphicsView):
     # ------------------------------------------------------------------------------------ painting
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt's name
+        """Background and grid; the grid is filled as 1-pixel rectangles in device space (fast, crisp)."""
         pal = cs.palette()
-        painter.fillRect(rect, QColor(pal.background))
+        painter.fillRect(rect, cs.color(pal.background))
         z = self.zoom()
+        transform = painter.worldTransform()
+        device = transform.mapRect(rect).toAlignedRect()
+        origin = transform.map(QPointF(0.0, 0.0))
+        painter.resetTransform()
         for step, colour, min_zoom in ((20.0, pal.grid_minor, 0.6), (100.0, pal.grid_major, 0.15)):
             if z < min_zoom:
                 continue
-            painter.setPen(cs.pen(colour, 0.0))
-            left = math.floor(rect.left() / step) * step
-            top = math.floor(rect.top() / step) * step
-            xs = [left + i * step for i in range(int((rect.right() - left) / step) + 1)]
-            ys = [top + i * step for i in range(int((rect.bottom() - top) / step) + 1)]
-            painter.drawLines([QLineF(x, rect.top(), x, rect.bottom()) for x in xs]
-                              + [QLineF(rect.left(), y, rect.right(), y) for y in ys])
+            c = cs.color(colour)
+            px = step * transform.m11()
+            x = origin.x() + math.ceil((device.left() - origin.x()) / px) * px
+            while x <= device.right():
+                painter.fillRect(QRect(int(x), device.top(), 1, device.height()), c)
+                x += px
+            y = origin.y() + math.ceil((device.top() - origin.y()) / px) * px
+            while y <= device.bottom():
+                painter.fillRect(QRect(device.left(), int(y), device.width(), 1), c)
+                y += px
+        painter.setWorldTransform(transform)
 
     def _on_theme(self, _name: str) -> None:
         self.resetCachedContent()

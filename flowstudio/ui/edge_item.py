@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
@@ -41,6 +41,11 @@ class _CurveItem(QGraphicsItem):
 
     def path(self) -> QPainterPath:
         return self._path
+
+    def polyline(self, segments: int = 4) -> list[QLineF]:
+        """The curve as a few straight segments (for far-away drawing)."""
+        points = [self._path.pointAtPercent(i / segments) for i in range(segments + 1)]
+        return [QLineF(a, b) for a, b in zip(points, points[1:], strict=False)]
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
         return self._bounds

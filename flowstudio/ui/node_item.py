@@ -22,6 +22,8 @@ from . import canvas_style as cs
 from .port_item import PortInfo, PortItem
 
 MAX_PARAM_ROWS = 4
+_LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+_RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
 
 
 @lru_cache(maxsize=256)
@@ -55,6 +57,7 @@ class NodeItem(QGraphicsItem):
         self.edges: set = set()  # EdgeItems touching this node (kept by the scene)
         self.status: str | None = None
         self.dimmed = False
+        self.faded = False  # the overview draws this node (far zoom)
         self.ports: dict[tuple[str, bool], PortItem] = {}
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -82,7 +85,7 @@ class NodeItem(QGraphicsItem):
         if cls is not None:
             fields = cls.Params.model_fields
             params = [(n, _format_value(v)) for n, v in spec.params.items() if n in fields][:MAX_PARAM_ROWS]
-        title = spec.title or (cls.title if cls and cls.title else spec.type.rsplit(".", 1)[-1])
+        title = spec.title or (cls.title if cls and cls.title else spec.type)
         signature = (spec.type, title, cls is None, cls.category if cls else "", cls.icon if cls else "",
                      tuple((p.name, p.type, p.optional, p.multiple, p.known) for p in inputs),
                      tuple((p.name, p.type, p.known) for p in outputs), tuple(params))
@@ -134,10 +137,11 @@ class NodeItem(QGraphicsItem):
         self._out_labels = [fm.elidedText(p.name, Qt.TextElideMode.ElideRight, half) for p in self.outputs]
         self._param_labels = [(n, fm.elidedText(v, Qt.TextElideMode.ElideRight, self.width - 24.0
                                                  - fm.horizontalAdvance(n) - 8.0)) for n, v in self.params]
-        header = QPainterPath()
-        header.addRoundedRect(QRectF(0, 0, self.width, cs.TITLE_HEIGHT), cs.CORNER_RADIUS, cs.CORNER_RADIUS)
-        header.addRect(QRectF(0, cs.TITLE_HEIGHT / 2, self.width, cs.TITLE_HEIGHT / 2))
-        self._header = header.simplified()
+        body = QPainterPath()
+        body.addRoundedRect(self._rect, cs.CORNER_RADIUS, cs.CORNER_RADIUS)
+        top = QPainterPath()
+        top.addRect(QRectF(0, 0, self.width, cs.TITLE_HEIGHT))
+        self._header = body.intersected(top)
         for item in self.ports.values():
             item.setParentItem(None)
             if item.scene() is not None:
@@ -165,7 +169,16 @@ class NodeItem(QGraphicsItem):
     def set_dimmed(self, dimmed: bool) -> None:
         if dimmed != self.dimmed:
             self.dimmed = dimmed
-            self.setOpacity(0.35 if dimmed else 1.0)
+            self._apply_opacity()
+
+    def set_faded(self, faded: bool) -> None:
+        """Fully transparent: Qt skips painting it, but it stays selectable and hit-testable."""
+        if faded != self.faded:
+            self.faded = faded
+            self._apply_opacity()
+
+    def _apply_opacity(self) -> None:
+        self.setOpacity(0.0 if self.faded else 0.35 if self.dimmed else 1.0)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
@@ -217,7 +230,7 @@ class NodeItem(QGraphicsItem):
         painter.setFont(cs.font("title"))
         painter.setPen(cs.color("#ffffff"))
         painter.drawText(QRectF(30, 0, self.width - 56, cs.TITLE_HEIGHT),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._title)
+                         _LEFT, self._title)
         if self.status:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(0, 0, 0, 70))
@@ -231,24 +244,24 @@ class NodeItem(QGraphicsItem):
             self._paint_port(painter, port, pal)
             painter.setPen(cs.color(pal.port_text if port.known else pal.missing))
             painter.drawText(QRectF(12, port.local.y() - 9, self.width / 2, 18),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._in_labels[i])
+                             _LEFT, self._in_labels[i])
         for i, port in enumerate(self.outputs):
             self._paint_port(painter, port, pal)
             painter.setPen(cs.color(pal.port_text if port.known else pal.missing))
             painter.drawText(QRectF(self.width / 2 - 12, port.local.y() - 9, self.width / 2, 18),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, self._out_labels[i])
+                             _RIGHT, self._out_labels[i])
         # params (read-only summary; the inspector edits them)
         painter.setPen(cs.color(pal.muted_text))
         y = self._params_top
         for name, value in self._param_labels:
             rect = QRectF(12, y, self.width - 24, cs.ROW_HEIGHT * 0.8)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
-            painter.drawText(rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, value)
+            painter.drawText(rect, _LEFT, name)
+            painter.drawText(rect, _RIGHT, value)
             y += cs.ROW_HEIGHT * 0.8
         if self.missing:
             painter.setPen(cs.color(pal.missing))
             painter.drawText(QRectF(12, self.height - cs.ROW_HEIGHT - 4, self.width - 24, cs.ROW_HEIGHT),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                             _LEFT,
                              f"{self.type_id}: not installed")
 
     def _paint_port(self, painter: QPainter, port: PortInfo, pal: cs.CanvasPalette) -> None:
