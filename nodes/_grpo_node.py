@@ -18,16 +18,16 @@ PROMPT_COLUMN = {"messages": "messages", "prompt_completion": "prompt", "prefere
 
 
 def grpo_dataset(ds: Any, fmt: str, tokenizer: Any, use_chat_template: str, max_prompt_length: int) -> Any:
-    """A dataset with a `prompt` column GRPO understands; the other columns stay for reward functions."""
+    """A dataset with a `prompt` column GRPO understands; the other columns stay for reward functions.
+
+    Same convention as train.ppo and eval.reward_score: chat rows (minus their last assistant turn) and QA
+    questions are messages; plain prompts stay plain unless `use_chat_template` is "yes".
+    """
     column = PROMPT_COLUMN.get(fmt)
     if column is None or column not in ds.column_names:
         raise NodeRunError(f"the prompt dataset (format {fmt!r}, columns {ds.column_names}) has no prompts",
                            field="prompts", hint="connect a dataset with a prompt, question, messages or text column")
-    has_template = bool(getattr(tokenizer, "chat_template", None))
-    if use_chat_template == "yes" and not has_template:
-        raise NodeRunError("use_chat_template is 'yes' but the tokenizer has no chat template",
-                           field="use_chat_template", hint="set it to 'auto' or 'no'")
-    wrap = use_chat_template == "yes" or (use_chat_template == "auto" and has_template)
+    wrap = use_chat_template == "yes" or fmt == "qa"
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:
         value = row[column]
@@ -45,10 +45,19 @@ def grpo_dataset(ds: Any, fmt: str, tokenizer: Any, use_chat_template: str, max_
 
     drop = [c for c in ("prompt", "messages", "chosen", "rejected", "completion") if c in ds.column_names]
     out = ds.map(convert, remove_columns=drop)
-    out = out.filter(lambda row: bool(row["prompt"]))
+    out = out.filter(lambda row: _has_text(row["prompt"]))
     if len(out) == 0:
         raise NodeRunError("the prompt dataset has no usable prompts", field="prompts")
+    if isinstance(out[0]["prompt"], list) and not getattr(tokenizer, "chat_template", None):
+        raise NodeRunError("the prompts are chat messages but the tokenizer has no chat template",
+                           field="tokenizer", hint="set a chat_template on model.load, or use plain-text prompts")
     return out
+
+
+def _has_text(prompt: Any) -> bool:
+    if isinstance(prompt, list):
+        return any(str(m.get("content", "")).strip() for m in prompt)
+    return bool(str(prompt or "").strip())
 
 
 def _callback(ctx: Any, total: int) -> Any:

@@ -62,8 +62,11 @@ def run_ppo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
             + f"; value model from {'the value_model input' if value_input is not None else 'the reward model'}")
 
     cfg = config_from_params(params)
+    fingerprint = {"model": str(model_path), "reward_model": str(rm_path), "value_model": str(value_path),
+                   "prompts": str(getattr(inputs.prompts, "path", "")), "lora": lora, "tokenizer": str(tok_path)}
     trainer = PPOTrainer(cfg, built.policy, value_model, scorer, prompts, eos_id=tokenizer.eos_token_id,
-                         pad_id=pad_id, reference=built.reference, reporter=ctx, device=device)
+                         pad_id=pad_id, reference=built.reference, reporter=ctx, device=device,
+                         fingerprint=fingerprint)
     history = trainer.train()  # raises RunCancelled after saving a checkpoint when stopped
     last = history[-1] if history else {}
     ctx.log("PPO done: " + ", ".join(f"{k}={last[k]:.4f}" for k in

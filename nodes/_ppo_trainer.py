@@ -63,6 +63,7 @@ class PPOConfig:
     vf_coef: float = 0.1
     missing_eos_penalty: float = 1.0
     seed: int = 0
+    save_every: int = 0  # also checkpoint every N updates (0: only when stopped)
 
     def validate(self) -> None:
         if self.batch_size % self.mini_batch_size:
@@ -117,6 +118,7 @@ class PPOTrainer:
         reference: Any | None = None,
         reporter: Reporter | None = None,
         device: str = "cpu",
+        fingerprint: dict[str, Any] | None = None,
     ) -> None:
         import torch
 
@@ -134,6 +136,7 @@ class PPOTrainer:
         self.pad_id = pad_id
         self.reporter = reporter
         self.device = device
+        self.input_fingerprint = fingerprint or {}
         if reference is None and not hasattr(policy, "disable_adapter"):
             raise ValueError("a reference model is needed unless the policy is a PEFT model")
         for model in (policy, value_model, reference):
@@ -310,10 +313,16 @@ class PPOTrainer:
                 rep.progress(self.update, self.config.updates,
                              f"update {self.update}: score {metrics['objective/scores']:.3f}, "
                              f"KL {metrics['objective/kl']:.3f}")
+                every = self.config.save_every
+                if every and self.update % every == 0 and self.update < self.config.updates:
+                    self.save_checkpoint(rep.checkpoint_dir)
         return self.history
 
     def _fingerprint(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "prompts": len(self.prompts)}
+        """What a checkpoint must match to be resumed: settings (save_every aside), prompts, the caller's inputs."""
+        config = asdict(self.config)
+        config.pop("save_every")
+        return {"config": config, "prompts": len(self.prompts), "inputs": self.input_fingerprint}
 
     def save_checkpoint(self, directory: Path) -> Path:
         import torch

@@ -81,6 +81,8 @@ class PPO(Node):
             "prompts stay plain (as eval.reward_score does); yes: plain prompts become user messages too. The "
             "reward model reads prompt + response rendered the same way as its training pairs")
         seed: int = Field(42, description="Seeds sampling and shuffling (a stopped run resumes identically)")
+        save_every: int = Field(0, ge=0, description="Also save a checkpoint every N updates, for crashes "
+                                "(a stop always saves one)")
 
     @classmethod
     def check(cls, params: NodeParams, flow_dir: Path | None) -> list[Problem]:
@@ -141,8 +143,9 @@ class GRPO(Node):
         temperature: float = Field(1.0, gt=0, description="Sampling temperature")
         beta: float = Field(0.0, ge=0, description="KL coefficient (0: no reference model, TRL's default)")
         reward_model_weight: float = Field(1.0, description="Weight of the reward model's score")
-        use_chat_template: Literal["auto", "yes", "no"] = Field(
-            "auto", description="Wrap plain-text prompts in the chat template (auto: when the tokenizer has one)")
+        use_chat_template: Literal["auto", "yes"] = Field(
+            "auto", description="auto: chat messages and QA questions go through the chat template, plain-text "
+            "prompts stay plain (as eval.reward_score does); yes: plain prompts become user messages too")
         seed: int = Field(42, description="Random seed")
 
     @classmethod

@@ -77,3 +77,24 @@ def test_grpo_without_any_reward_or_with_a_bad_group_size_names_the_field(make_c
     assert err.value.field == "rewards"
     problems = GRPO.check(GRPO.Params(per_device_batch_size=6, num_generations=4), None)
     assert problems and problems[0].field == "num_generations"
+
+
+def test_grpo_prompts_follow_the_eval_convention(tiny_llama_dir: Path) -> None:
+    import datasets
+    from flowstudio.nodes._grpo_node import grpo_dataset
+    from flowstudio.nodes._hf import load_tokenizer
+
+    tok = load_tokenizer(tiny_llama_dir)
+    qa = datasets.Dataset.from_list([{"question": "What is 1 plus 1?", "answer": "2"}])
+    out = grpo_dataset(qa, "qa", tok, "auto", 64)
+    assert out[0]["prompt"] == [{"role": "user", "content": "What is 1 plus 1?"}] and out[0]["answer"] == "2"
+    pref = datasets.Dataset.from_list([{"prompt": "Hi?", "chosen": "a", "rejected": "b"},
+                                       {"prompt": "  ", "chosen": "a", "rejected": "b"}])
+    assert grpo_dataset(pref, "preference", tok, "auto", 64)["prompt"] == ["Hi?"]
+    assert grpo_dataset(pref, "preference", tok, "yes", 64)["prompt"] == [[{"role": "user", "content": "Hi?"}]]
+    chats = datasets.Dataset.from_list([{"messages": [{"role": "user", "content": "Q"},
+                                                      {"role": "assistant", "content": "A"}]}])
+    assert grpo_dataset(chats, "messages", tok, "auto", 64)[0]["prompt"] == [{"role": "user", "content": "Q"}]
+    long = datasets.Dataset.from_list([{"prompt": "word " * 200, "completion": "x"}])
+    kept = grpo_dataset(long, "prompt_completion", tok, "auto", 8)[0]["prompt"]
+    assert len(tok(kept, add_special_tokens=False)["input_ids"]) <= 9

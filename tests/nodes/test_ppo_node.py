@@ -234,3 +234,23 @@ def test_bad_inputs_and_params_name_the_field(make_ctx: Any, tmp_path: Path, tin
         PPO().run(make_ctx("c"), node_inputs(tiny_llama, reward_model_dir, Artifact("dataset", str(path)),
                                              lora={"rank": 3}), small_params())
     assert err.value.field == "lora"
+
+
+def test_prompt_values_follow_the_eval_convention(tiny_llama_dir: Path) -> None:
+    import datasets
+    from flowstudio.nodes._hf import load_tokenizer
+
+    tok = load_tokenizer(tiny_llama_dir)
+    qa = datasets.Dataset.from_list([{"question": "What is 1 plus 1?", "answer": "2"}])
+    assert setup.prompt_values(qa, "qa", tok, "auto") == [[{"role": "user", "content": "What is 1 plus 1?"}]]
+    pref = datasets.Dataset.from_list([{"prompt": "Hi?", "chosen": "a", "rejected": "b"},
+                                       {"prompt": " ", "chosen": "a", "rejected": "b"}])
+    assert setup.prompt_values(pref, "preference", tok, "auto") == ["Hi?"]
+    assert setup.prompt_values(pref, "preference", tok, "yes") == [[{"role": "user", "content": "Hi?"}]]
+    chats = datasets.Dataset.from_list([{"messages": [{"role": "system", "content": "S"},
+                                                      {"role": "user", "content": "Q"},
+                                                      {"role": "assistant", "content": "A"}]}])
+    values = setup.prompt_values(chats, "messages", tok, "auto")
+    assert values == [[{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]]
+    assert setup.policy_text(tok, values[0]).endswith("<|im_start|>assistant\n")
+    assert setup.pad_id_for(tok) == tok.pad_token_id != tok.eos_token_id

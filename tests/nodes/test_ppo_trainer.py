@@ -170,3 +170,38 @@ def test_cancel_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
     for a, b in zip(straight.value_model.parameters(), resumed.value_model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert [h["objective/scores"] for h in straight.history] == [h["objective/scores"] for h in resumed.history]
+
+
+def test_k3_adaptive_kl_and_reward_whitening_run_and_behave(tmp_path: Path) -> None:
+    policy = tiny_policy(seed=2)
+    cfg = PPOConfig(updates=3, batch_size=8, mini_batch_size=8, micro_batch_size=4, ppo_epochs=2,
+                    learning_rate=2e-2, response_length=6, kl_estimator="k3", adaptive_kl=True, kl_target=0.01,
+                    kl_horizon=16, whiten_rewards=True)
+    trainer = PPOTrainer(cfg, policy, tiny_value(), target_share, random_prompts(16), eos_id=EOS, pad_id=PAD,
+                         reference=frozen_copy(policy))
+    history = [trainer.step() for _ in range(3)]
+    assert all(h["objective/kl"] >= 0 for h in history)  # k3 is never negative
+    assert history[0]["objective/kl_coef"] == cfg.kl_coef
+    # the KL after the first update is far above the tiny target, so β grows by the clipped 20 % × 8/16
+    assert history[2]["objective/kl"] > cfg.kl_target
+    assert history[2]["objective/kl_coef"] == pytest.approx(history[1]["objective/kl_coef"] * 1.1)
+
+
+def test_periodic_checkpoints_and_checkpoints_from_other_settings_are_ignored(tmp_path: Path) -> None:
+    events: list[dict] = []
+    ctx = LocalContext(node_id="ppo", work_dir=tmp_path / "w", checkpoint_dir=tmp_path / "ck", sink=events.append)
+    cfg = PPOConfig(updates=3, batch_size=4, mini_batch_size=4, micro_batch_size=4, ppo_epochs=1,
+                    learning_rate=1e-3, response_length=4, save_every=2)
+    policy = tiny_policy()
+    trainer = PPOTrainer(cfg, policy, tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
+                         reference=frozen_copy(policy), reporter=ctx, fingerprint={"model": "a"})
+    trainer.train()
+    saved = torch.load(tmp_path / "ck" / "ppo_state.pt", weights_only=False)
+    assert saved["update"] == 2  # saved after update 2, not after the last one
+    other = PPOTrainer(cfg, tiny_policy(), tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
+                       reference=frozen_copy(policy), reporter=ctx, fingerprint={"model": "b"})
+    assert not other.load_checkpoint(tmp_path / "ck")
+    assert any("different settings" in e.get("line", "") for e in events)
+    same = PPOTrainer(cfg, tiny_policy(), tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
+                      reference=frozen_copy(policy), reporter=ctx, fingerprint={"model": "a"})
+    assert same.load_checkpoint(tmp_path / "ck") and same.update == 2
