@@ -248,7 +248,7 @@ class Engine:
 
     # -------------------------------------------------------------------------------------- workers
 
-    def _take_worker(self, devices: str) -> WorkerHandle:
+    def _take_worker(self, devices: str, boot_log: str | None = None) -> WorkerHandle:
         with self._workers_lock:
             idle = [w for w in self._workers if w.node is None and w.alive and w.devices == devices
                     and w.is_running()]
@@ -256,7 +256,7 @@ class Engine:
                 worker = max(idle, key=lambda w: w.last_used)
                 worker.last_used = time.time()
                 return worker
-        worker = WorkerHandle(worker_env(devices, self.inventory.cpu_count), self._inbox.put, devices)
+        worker = WorkerHandle(worker_env(devices, self.inventory.cpu_count), self._inbox.put, devices, boot_log)
         with self._workers_lock:
             self._workers.append(worker)
         return worker

@@ -97,7 +97,8 @@ class WorkerHandle:
     """The engine's end of one worker process. Messages from it land in `inbox` as (handle, msg);
     when the process dies, ("died", exitcode) arrives."""
 
-    def __init__(self, env: dict[str, str], inbox: Callable[[Any], None], devices: str | None) -> None:
+    def __init__(self, env: dict[str, str], inbox: Callable[[Any], None], devices: str | None,
+                 boot_log: str | None = None) -> None:
         self.id = next(_IDS)
         self.devices = devices  # CUDA_VISIBLE_DEVICES of this worker ("" = CPU only)
         self.node: str | None = None  # the node it is running, None when idle
@@ -108,11 +109,22 @@ class WorkerHandle:
         self.conn = parent
         full_env = dict(os.environ)
         full_env.update(env)
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, str(child.fileno())],
-            pass_fds=(child.fileno(),), env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: Ctrl-C reaches the engine, which stops it cleanly
-        )
+        # Until the worker redirects its own output, errors while it starts (a broken environment, a
+        # failing import) go to `boot_log`: the log of the node it was started for.
+        stderr: Any = subprocess.DEVNULL
+        if boot_log:
+            os.makedirs(os.path.dirname(boot_log), exist_ok=True)
+            stderr = open(boot_log, "ab")  # noqa: SIM115 - closed right after the spawn
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(child.fileno())],
+                pass_fds=(child.fileno(),), env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,  # its own process group: Ctrl-C reaches the engine, which stops it cleanly
+            )
+        finally:
+            if boot_log:
+                stderr.close()
         child.close()
         self.pid = self.process.pid
         self.conn.send(("init", list(sys.path)))

@@ -134,3 +134,16 @@ def test_a_worker_node_class_that_workers_cannot_import_fails_clearly(run_opts, 
         assert info["status"] == "failed" and "cannot import it" in info["error"]
         assert "importable" in info["hint"]
         assert engine.run(make_flow([("l", "test.local", {})], []), options=run_opts(workers=False)).ok
+
+
+def test_a_worker_that_cannot_start_fails_its_node_with_what_it_printed(engine: Engine, run_opts, tmp_path,
+                                                                        monkeypatch) -> None:
+    broken = tmp_path / "broken_site"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text(
+        "import sys, os\nsys.stderr.write('broken environment: no such library\\n')\nsys.stderr.flush()\nos._exit(7)\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    result = engine.run(make_flow([("m", "stub.model", {})], []), options=run_opts())
+    info = result.summary["nodes"]["m"]
+    assert info["status"] == "failed" and "exited with status 7" in info["error"]
+    assert "broken environment: no such library" in info["log_tail"]
