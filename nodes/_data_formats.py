@@ -134,8 +134,11 @@ def render_texts(row: Mapping[str, Any], fmt: str, tokenizer: Any) -> list[str]:
     """The full text(s) a model sees for one row: one string, or two (chosen, rejected) for preference data."""
     if fmt == "text":
         return [str(row["text"])]
-    if fmt == "qa":
-        return [f"{row['question']} {row['answer']}"]
+    if fmt == "qa":  # rendered the way train.sft trains on QA rows
+        if getattr(tokenizer, "chat_template", None):
+            return [_chat(tokenizer, [{"role": "user", "content": str(row["question"])},
+                                      {"role": "assistant", "content": str(row["answer"])}])]
+        return [f"Question: {row['question']}\nAnswer: {row['answer']}"]
     if fmt == "messages":
         return [_chat(tokenizer, row["messages"])]
     if fmt == "prompt_completion":
@@ -153,4 +156,34 @@ def render_texts(row: Mapping[str, Any], fmt: str, tokenizer: Any) -> list[str]:
             else:
                 out.append(str(prompt) + " " + str(value) if prompt else str(value))
         return out
+    raise NodeRunError(f"unknown dataset format {fmt!r}", field="dataset")
+
+
+def render_prompt_and_full(row: Mapping[str, Any], fmt: str, tokenizer: Any) -> tuple[str, str]:
+    """(prompt prefix, full text) of a row, so a loss can count only the answer: the last assistant turn of a
+    chat, the completion, the answer, or the chosen reply. Plain text has an empty prefix."""
+    def chat_split(prompt: list[Any], answer: list[Any]) -> tuple[str, str]:
+        head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) if prompt else ""
+        return head, _chat(tokenizer, prompt + answer)
+
+    if fmt == "text":
+        return "", str(row["text"])
+    if fmt == "messages":
+        msgs = list(row["messages"])
+        last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
+        if last is None:
+            return "", _chat(tokenizer, msgs)
+        return chat_split(msgs[:last], msgs[last:last + 1])
+    if fmt == "qa":
+        if getattr(tokenizer, "chat_template", None):
+            return chat_split([{"role": "user", "content": str(row["question"])}],
+                              [{"role": "assistant", "content": str(row["answer"])}])
+        head = f"Question: {row['question']}\nAnswer:"
+        return head, f"{head} {row['answer']}"
+    if fmt in ("prompt_completion", "preference"):
+        prompt = row.get("prompt") or ""
+        answer = row["completion"] if fmt == "prompt_completion" else row["chosen"]
+        if _is_messages(answer):
+            return chat_split(list(prompt) if _is_messages(prompt) else [], list(answer))
+        return str(prompt), str(prompt) + str(answer)
     raise NodeRunError(f"unknown dataset format {fmt!r}", field="dataset")

@@ -22,25 +22,43 @@ def completion_logprob(model: Any, tokenizer: Any, prompt: str, completion: str,
 
 
 def mean_nll(model: Any, tokenizer: Any, texts: Sequence[str], device: str, max_length: int, batch_size: int = 8,
-             progress: Any = None) -> tuple[float, int]:
-    """(mean negative log-likelihood per predicted token, number of tokens) over `texts`."""
+             progress: Any = None, prefixes: Sequence[str] | None = None) -> tuple[float, int]:
+    """(mean negative log-likelihood per predicted token, number of tokens) over `texts`.
+
+    With `prefixes`, only the tokens after each text's prefix count (the answer, not the prompt).
+    """
     import torch
 
     total, count = 0.0, 0
-    for i in range(0, len(texts), batch_size):
-        batch = list(texts[i:i + batch_size])
-        enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
-                        add_special_tokens=True).to(device)
-        with torch.no_grad():
-            logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, :-1].float()
-        labels = enc["input_ids"][:, 1:]
-        mask = enc["attention_mask"][:, 1:].bool()
-        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
-        total += float(nll[mask].sum())
-        count += int(mask.sum())
-        if progress is not None:
-            progress(min(i + batch_size, len(texts)), len(texts))
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    try:
+        for i in range(0, len(texts), batch_size):
+            batch = list(texts[i:i + batch_size])
+            enc = tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
+                            add_special_tokens=True).to(device)
+            with torch.no_grad():
+                logits = model(input_ids=enc["input_ids"],
+                               attention_mask=enc["attention_mask"]).logits[:, :-1].float()
+            labels = enc["input_ids"][:, 1:]
+            mask = enc["attention_mask"][:, 1:].bool()
+            if prefixes is not None:
+                for row, prefix in enumerate(prefixes[i:i + batch_size]):
+                    n = len(tokenizer(prefix, add_special_tokens=True)["input_ids"]) if prefix else 1
+                    mask[row, :max(0, n - 1)] = False
+            total, count = _add_nll(logits, labels, mask, total, count)
+            if progress is not None:
+                progress(min(i + batch_size, len(texts)), len(texts))
+    finally:
+        tokenizer.padding_side = side
     return (total / count if count else float("nan")), count
+
+
+def _add_nll(logits: Any, labels: Any, mask: Any, total: float, count: int) -> tuple[float, int]:
+    import torch
+
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none")
+    return total + float(nll[mask].sum()), count + int(mask.sum())
 
 
 def reward_scores(model: Any, tokenizer: Any, texts: Sequence[str], device: str, max_length: int = 1024,

@@ -7,7 +7,7 @@ import math
 import re
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -60,9 +60,12 @@ class Perplexity(_Eval):
         max_length: int = Field(512, ge=8, description="Longer texts are truncated")
         batch_size: int = Field(8, ge=1, description="Texts per forward pass")
         max_rows: int = Field(0, ge=0, description="Evaluate only the first N rows (0: all)")
+        tokens: Literal["auto", "all", "answers"] = Field(
+            "auto", description="Which tokens count: answers (completions, assistant replies, QA answers) as in "
+            "SFT's eval loss, or all; auto = answers except for plain text")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        from ._data_formats import render_texts, require_chat_template
+        from ._data_formats import render_prompt_and_full, require_chat_template
         from ._data_io import load_dataset_artifact
         from ._scoring import mean_nll
 
@@ -72,9 +75,11 @@ class Perplexity(_Eval):
         model, tok, device = _load_policy(ctx, inputs.model)
         if (inputs.dataset.meta or {}).get("conversational") or fmt == "messages":
             require_chat_template(tok, "model")
-        texts = [t for row in ds for t in render_texts(row, fmt, tok)[:1]]
-        nll, tokens = mean_nll(model, tok, texts, device, params.max_length, params.batch_size,
-                               progress=lambda i, n: ctx.progress(i, n))
+        split = [render_prompt_and_full(row, fmt, tok) for row in ds]
+        answers_only = params.tokens == "answers" or (params.tokens == "auto" and fmt != "text")
+        nll, tokens = mean_nll(model, tok, [full for _, full in split], device, params.max_length,
+                               params.batch_size, progress=lambda i, n: ctx.progress(i, n),
+                               prefixes=[head for head, _ in split] if answers_only else None)
         metrics = {"nll": nll, "perplexity": math.exp(min(nll, 700.0)), "tokens": float(tokens)}
         for name, value in metrics.items():
             ctx.metric(name, value)
