@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
                                 args.select, template=args.template)
         print(out)
         return 0
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        raise FlowStudioError("no display to open the app on (DISPLAY is not set); "
+                              "use --screenshot OUT.png to render the window without one")
     from flowstudio.ui.app import run_app
 
     return run_app(flow, args.theme)

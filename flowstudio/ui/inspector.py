@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from flowstudio.core.document import Change
-from flowstudio.core.edits import SetFlowInfo, SetParam, SetTitle
+from flowstudio.core.edits import MoveNodes, SetFlowInfo, SetParam, SetTitle
 from flowstudio.core.flow import NodeSpec
 from flowstudio.core.node import Node
 from flowstudio.core.problems import Problem
@@ -344,6 +344,8 @@ class Inspector(QWidget):
             self._show_field_problems(node, self.doc.registry.find(node.type))
 
     def _on_change(self, change: Change) -> None:
+        if isinstance(change.edit, MoveNodes):  # a drag on the canvas: nothing here to update
+            return
         if self.node_id is None:
             if self.header.isVisible() and not self.title_edit.isEnabled():
                 self._refresh_flow_info()

@@ -115,6 +115,8 @@ class ModelPicker(QWidget):
             self.combo.blockSignals(True)
             self.combo.setEditText(text)
             self.combo.blockSignals(False)
+            if not self.combo.lineEdit().hasFocus():
+                self.combo.lineEdit().setCursorPosition(0)  # show the start of a long id
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a model directory", self.text() or str(Path.home()))

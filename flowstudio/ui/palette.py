@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtCore import QMimeData, QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QDrag, QIcon, QKeyEvent, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -24,6 +24,7 @@ from flowstudio.core.node import Node
 from flowstudio.core.registry import NodeRegistry
 
 from . import theme
+from .canvas_style import category_color
 from .mime import NODE_TYPE_MIME
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole
@@ -36,6 +37,21 @@ def _tooltip(cls: type[Node]) -> str:
     desc = cls.description or cls.__doc__ or ""
     return (f"<b>{cls.title or cls.type}</b> <span style='color:gray'>{cls.type}</span>"
             f"<p>{desc.strip()}</p><p><i>inputs:</i> {ins}<br><i>outputs:</i> {outs}</p>")
+
+
+def _category_dot(category: str, size: int, ratio: float) -> QIcon:
+    """A dot in the category's canvas colour, so the palette and the node headers match."""
+    pixmap = QPixmap(round(size * ratio), round(size * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(category_color(category))
+    d = size * 0.5
+    painter.drawEllipse(QRectF((size - d) / 2, (size - d) / 2, d, d))
+    painter.end()
+    return QIcon(pixmap)
 
 
 class _NodeTree(QTreeWidget):
@@ -64,6 +80,19 @@ class _NodeTree(QTreeWidget):
 
     def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
         return [NODE_TYPE_MIME]
+
+    def startDrag(self, actions: Qt.DropAction) -> None:  # noqa: N802 - Qt override
+        """Drag the node's icon and title (the default is a picture of the whole row)."""
+        items = self.selectedItems()
+        if not items or not items[0].data(0, TYPE_ROLE):
+            return
+        item = items[0]
+        drag = QDrag(self)
+        drag.setMimeData(self.mimeData(items))
+        size = self.fontMetrics().height() * 2
+        drag.setPixmap(item.icon(0).pixmap(size, size))
+        drag.setHotSpot(QPoint(size // 2, size // 2))
+        drag.exec(Qt.DropAction.CopyAction)
 
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         type_id = item.data(0, TYPE_ROLE)
@@ -108,7 +137,7 @@ class NodePalette(QWidget):
             font = top.font(0)
             font.setBold(True)
             top.setFont(0, font)
-            top.setIcon(0, theme.icon("mdi6.folder-outline", "text_dim"))
+            top.setIcon(0, _category_dot(category, self.fontMetrics().height(), self.devicePixelRatioF()))
             for cls in sorted(classes, key=lambda c: (c.title or c.type).lower()):
                 item = QTreeWidgetItem([cls.title or cls.type])
                 item.setData(0, TYPE_ROLE, cls.type)

@@ -10,6 +10,8 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from flowstudio.core.document import Change
+from flowstudio.core.edits import MoveNodes
 from flowstudio.core.problems import Problem
 
 from . import theme
@@ -48,7 +50,7 @@ class ProblemsPanel(QWidget):
         self.timer.setSingleShot(True)
         self.timer.setInterval(delay_ms)
         self.timer.timeout.connect(self.refresh)
-        controller.changed.connect(lambda _change: self.schedule())
+        controller.changed.connect(self._changed)
         controller.documentReplaced.connect(self.refresh)
         self.refresh()
 
@@ -59,6 +61,10 @@ class ProblemsPanel(QWidget):
         self.tree.clear()
         self.summary.setText("")
         self.problemsChanged.emit(self.problems)
+
+    def _changed(self, change: Change) -> None:
+        if not isinstance(change.edit, MoveNodes):  # moving nodes cannot change what is valid
+            self.schedule()
 
     def schedule(self) -> None:
         """Validate shortly; a burst of edits (typing) costs one validation."""

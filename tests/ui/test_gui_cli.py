@@ -41,3 +41,9 @@ def test_a_missing_flow_is_an_error_on_the_command_line(tmp_path):
 def test_bad_size(tmp_path):
     result = _gui("--screenshot", str(tmp_path / "x.png"), "--size", "big", home=tmp_path)
     assert result.returncode == 1 and "--size" in result.stderr
+
+
+def test_without_a_display_the_app_says_how_to_render_instead(tmp_path):
+    result = _gui(home=tmp_path)
+    assert result.returncode == 1
+    assert "--screenshot" in result.stderr
