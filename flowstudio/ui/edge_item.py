@@ -32,6 +32,18 @@ class _CurveItem(QGraphicsItem):
         self._shape: QPainterPath | None = None
         self.color = QColor("#9e9e9e")
         self.dashed = False
+        self.set_style(self.color, False)
+
+    def set_style(self, color: QColor, dashed: bool) -> None:
+        """Build the pens once here, never in paint()."""
+        self.color, self.dashed = color, dashed
+        self._pen = QPen(color, self.WIDTH)
+        self._pen_far = QPen(color, 0.0)  # cosmetic 1 px when far away
+        if dashed:
+            self._pen.setStyle(Qt.PenStyle.DashLine)
+            self._pen_far.setStyle(Qt.PenStyle.DashLine)
+        self._pen_selected = QPen(cs.color(cs.palette().edge_selected), self.WIDTH + 3.0)
+        self.update()
 
     def set_points(self, p1: QPointF, p2: QPointF) -> None:
         self.prepareGeometryChange()
@@ -58,18 +70,14 @@ class _CurveItem(QGraphicsItem):
         return self._shape
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        selected = self.isSelected()
-        if lod >= cs.LOD_TEXT:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            if selected:
-                painter.setPen(QPen(cs.color(cs.palette().edge_selected), self.WIDTH + 3.0))
-                painter.drawPath(self._path)
-        pen = QPen(self.color, self.WIDTH if lod >= cs.LOD_TEXT else 0.0)  # 0: cosmetic 1px when far away
-        if self.dashed:
-            pen.setStyle(Qt.PenStyle.DashLine)
-        painter.setPen(pen)
+        near = option.levelOfDetailFromTransform(painter.worldTransform()) >= cs.LOD_TEXT
         painter.setBrush(Qt.BrushStyle.NoBrush)
+        if near:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            if self.isSelected():
+                painter.setPen(self._pen_selected)
+                painter.drawPath(self._path)
+        painter.setPen(self._pen if near else self._pen_far)
         painter.drawPath(self._path)
 
 
@@ -97,8 +105,10 @@ class EdgeItem(_CurveItem):
         p1 = src.anchor() if src else self.source.pos() + QPointF(self.source.width, cs.TITLE_HEIGHT / 2)
         p2 = dst.anchor() if dst else self.target.pos() + QPointF(0.0, cs.TITLE_HEIGHT / 2)
         ok = src is not None and dst is not None and src.info.known and dst.info.known
-        self.color = cs.color(src.info.type.color) if ok and src is not None else cs.color(cs.palette().missing)
-        self.dashed = not ok
+        color = cs.color(src.info.type.color) if ok and src is not None else cs.color(cs.palette().missing)
+        if color != self.color or self.dashed == ok or self._pen_selected.color() != cs.color(
+                cs.palette().edge_selected):
+            self.set_style(color, not ok)
         self.set_points(p1, p2)
 
 
@@ -107,6 +117,5 @@ class DragEdge(_CurveItem):
 
     def __init__(self, color: QColor) -> None:
         super().__init__()
-        self.color = color
+        self.set_style(color, False)
         self.setZValue(10.0)
-        self.dashed = False

@@ -66,14 +66,24 @@ def _layers(nodes: list[str], succ: dict[str, list[str]]) -> dict[str, int]:
 
 
 def _crossings(order: list[list[str]], succ: dict[str, list[str]]) -> int:
+    """Edge crossings between adjacent layers: inversions counted with a Fenwick tree, O(E log V)."""
     total = 0
     for upper, lower in zip(order, order[1:], strict=False):
         pos = {n: i for i, n in enumerate(lower)}
         pairs = sorted((i, pos[m]) for i, n in enumerate(upper) for m in succ[n] if m in pos)
-        for a in range(len(pairs)):
-            for b in range(a + 1, len(pairs)):
-                if pairs[a][0] < pairs[b][0] and pairs[a][1] > pairs[b][1]:
-                    total += 1
+        size = len(lower) + 1
+        tree = [0] * (size + 1)
+        for seen, (_, j) in enumerate(pairs):
+            # edges already seen (earlier or same upper node) ending strictly right of j cross this one
+            k, not_greater = j + 1, 0
+            while k > 0:
+                not_greater += tree[k]
+                k -= k & -k
+            total += seen - not_greater
+            k = j + 1
+            while k <= size:
+                tree[k] += 1
+                k += k & -k
     return total
 
 
@@ -150,10 +160,12 @@ def _layout_component(nodes: list[str], succ: dict[str, list[str]], sizes: Mappi
         layers[layer_of[n]].append(n)
     # dummies start next to their source
     for li in range(1, count):
-        def initial(n: str, li: int = li) -> float:
+        above = {n: i for i, n in enumerate(layers[li - 1])}
+
+        def initial(n: str, above: dict[str, int] = above) -> float:
             if n in start_y:
                 return start_y[n]
-            ps = [layers[li - 1].index(p) for p in pred[n] if p in layers[li - 1]]
+            ps = [above[p] for p in pred[n] if p in above]
             return (sum(ps) / len(ps) * 100.0) if ps else 0.0
         layers[li].sort(key=initial)
     ordered = _order(layers, full_succ, pred)
