@@ -99,7 +99,8 @@ class PlannedNode:
     params: NodeParams  # validated, path params made absolute
     params_json: dict[str, Any]
     inputs: list[InputSpec]
-    path_params: list[str]
+    path_params: list[str]  # PathField params (absolute paths)
+    source_params: list[str] = field(default_factory=list)  # ModelSourceField params (maybe local paths)
     upstream: set[str] = field(default_factory=set)
     downstream: set[str] = field(default_factory=set)
 
@@ -167,7 +168,9 @@ def build_plan(flow: Flow, registry: NodeRegistry, flow_dir: Path, *, allow_code
             if edge.target_node == spec.id:
                 by_port.setdefault(edge.target_port, []).append((edge.source_node, edge.source_port))
         inputs = [InputSpec(p.name, p.multiple, by_port.get(p.name, [])) for p in cls.input_ports(spec.params)]
-        nodes[spec.id] = PlannedNode(spec.id, cls, params, params.model_dump(mode="json"), inputs, path_params)
+        sources = [n for n in type(params).model_fields if param_widget(type(params), n).get("widget") == "model"]
+        nodes[spec.id] = PlannedNode(spec.id, cls, params, params.model_dump(mode="json"), inputs, path_params,
+                                     sources)
     for node_id in order:
         node = nodes[node_id]
         node.upstream = {src for inp in node.inputs for src, _ in inp.sources}

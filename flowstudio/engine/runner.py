@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowstudio.core.paths import resolve_user_path
 from flowstudio.core.values import Artifact, from_jsonable
 from flowstudio.engine.cache import ArtifactStore, compute_key, fingerprint_path, value_fingerprint
 from flowstudio.engine.events import (
@@ -248,6 +249,12 @@ class RunLoop:
             value = getattr(node.params, name)
             if isinstance(value, str) and value:
                 files[name] = fingerprint_path(Path(value))
+        for name in node.source_params:  # a model source may be a local directory or GGUF file
+            value = getattr(node.params, name)
+            if isinstance(value, str) and value and ":" not in value.split("/")[0]:
+                path = resolve_user_path(value, self.plan.flow_dir)
+                if path.exists():
+                    files[name] = fingerprint_path(path)
         key = compute_key(node.type, node.cls.version, node.params_json, input_keys, files)
         return inputs, key
 

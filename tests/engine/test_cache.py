@@ -111,3 +111,37 @@ def test_cache_info_and_clear(engine: Engine, store: ArtifactStore, run_opts) ->
     assert store.clear() > 0
     assert store.info()["entries"] == 0
     assert ran(engine.run(chain_flow(), options=run_opts()).events) == set(NODES)
+
+
+def test_a_local_model_source_is_fingerprinted(store, run_opts, tmp_path: Path) -> None:
+    from typing import Any
+
+    from flowstudio.core.node import ModelSourceField, Node, NodeParams, Port, Ports
+    from flowstudio.core.ports import Text
+    from flowstudio.core.registry import NodeRegistry
+    from flowstudio.engine import DeviceInventory
+
+    class Load(Node):
+        type = "test.load"
+
+        class Outputs(Ports):
+            name = Port(Text)
+
+        class Params(NodeParams):
+            source: str = ModelSourceField("builtin:tiny")
+
+        def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+            return {"name": params.source}
+
+    (tmp_path / "my-model").mkdir()
+    (tmp_path / "my-model" / "config.json").write_text("{}")
+    local = make_flow([("l", "test.load", {"source": "my-model"})], [])
+    builtin = make_flow([("l", "test.load", {})], [])
+    with Engine(NodeRegistry([Load]), DeviceInventory.fake(), store) as engine:
+        def run(flow) -> set[str]:  # noqa: ANN001
+            return ran(engine.run(flow, flow_dir=tmp_path, options=run_opts()).events)
+
+        assert run(local) == {"l"} and run(local) == set()
+        (tmp_path / "my-model" / "config.json").write_text('{"hidden": 64}')
+        assert run(local) == {"l"}  # the model changed on disk
+        assert run(builtin) == {"l"} and run(builtin) == set()
