@@ -43,7 +43,8 @@ def run_ppo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
     ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts")
     values = setup.prompt_values(ds, fmt, tokenizer, params.use_chat_template)
     texts = [setup.policy_text(tokenizer, v) for v in values]
-    prompts = setup.tokenize_prompts(texts, tokenizer, params.max_prompt_length)
+    prompt_limit = setup.prompt_token_limit(model_path, params.max_prompt_length, params.response_length)
+    prompts = setup.tokenize_prompts(texts, tokenizer, prompt_limit)
     ctx.log(f"PPO: {len(prompts)} prompts (format {fmt}); first: {texts[0][:200]!r}")
 
     dtype = (getattr(inputs.model, "meta", None) or {}).get("dtype", "auto")

@@ -118,6 +118,26 @@ def policy_text(tokenizer: Any, prompt: Any) -> str:
     return str(prompt)
 
 
+def prompt_token_limit(model_path: Path, max_prompt_length: int, response_length: int) -> int:
+    """Prompt tokens to keep so prompt + response fits the model's context (max_position_embeddings)."""
+    import json
+
+    config_file = Path(model_path) / "config.json"
+    if not config_file.exists() and (Path(model_path) / "adapter_config.json").exists():
+        base = json.loads((Path(model_path) / "adapter_config.json").read_text())["base_model_name_or_path"]
+        config_file = Path(base) / "config.json"
+    context = 0
+    if config_file.exists():
+        context = int(json.loads(config_file.read_text(encoding="utf-8")).get("max_position_embeddings") or 0)
+    if not context:
+        return max_prompt_length
+    if response_length >= context:
+        raise NodeRunError(f"response_length {response_length} leaves no room for the prompt in this model's "
+                           f"context of {context} tokens", field="response_length",
+                           hint=f"use a response_length well below {context}")
+    return min(max_prompt_length, context - response_length)
+
+
 def tokenize_prompts(texts: list[str], tokenizer: Any, max_prompt_length: int) -> list[list[int]]:
     """Token ids of each prompt, keeping its last `max_prompt_length` tokens (the end is what matters)."""
     return [tokenizer(text, add_special_tokens=False)["input_ids"][-max_prompt_length:] for text in texts]

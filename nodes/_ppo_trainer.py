@@ -183,6 +183,8 @@ class PPOTrainer:
         parts: list[dict[str, torch.Tensor]] = []
         with torch.no_grad():
             for i in range(0, len(prompts), cfg.mini_batch_size):
+                if self.reporter is not None and self.reporter.cancelled():
+                    raise _StopBeforeOptimising
                 p_ids, p_mask = rollout.left_pad(prompts[i : i + cfg.mini_batch_size], self.pad_id)
                 p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
                 raw, _ = rollout.sample(self.policy, p_ids, p_mask, cfg.response_length, cfg.temperature,
@@ -302,11 +304,17 @@ class PPOTrainer:
         if rep is not None and self.load_checkpoint(rep.checkpoint_dir):
             rep.log(f"PPO: resumed from checkpoint at update {self.update}/{self.config.updates}")
         while self.update < self.config.updates:
-            if rep is not None and rep.cancelled():
+            try:
+                if rep is not None and rep.cancelled():
+                    raise _StopBeforeOptimising
+                metrics = self.step()
+            except _StopBeforeOptimising:
+                # nothing of this update was applied yet (stops are honoured during the rollout too, and
+                # every update reseeds), so the checkpoint is exactly the state before it
+                assert rep is not None
                 self.save_checkpoint(rep.checkpoint_dir)
                 raise RunCancelled(f"PPO stopped at update {self.update}/{self.config.updates}; "
-                                   "resume the run to continue from the checkpoint")
-            metrics = self.step()
+                                   "resume the run to continue from the checkpoint") from None
             if rep is not None:
                 for name, value in metrics.items():
                     rep.metric(name, value, step=self.update)
@@ -364,6 +372,10 @@ class PPOTrainer:
         self.update = int(state["update"])
         self.history = list(state["history"])
         return True
+
+
+class _StopBeforeOptimising(Exception):
+    """The user stopped the run before this update changed any weights."""
 
 
 def _mean(values: list[float]) -> float:

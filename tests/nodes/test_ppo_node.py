@@ -254,3 +254,11 @@ def test_prompt_values_follow_the_eval_convention(tiny_llama_dir: Path) -> None:
     assert values == [[{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}]]
     assert setup.policy_text(tok, values[0]).endswith("<|im_start|>assistant\n")
     assert setup.pad_id_for(tok) == tok.pad_token_id != tok.eos_token_id
+
+
+def test_prompts_are_cut_to_fit_the_context_and_a_too_long_response_is_refused(tiny_llama_dir: Path) -> None:
+    assert setup.prompt_token_limit(tiny_llama_dir, 256, 48) == 256  # tiny-llama's context is 512
+    assert setup.prompt_token_limit(tiny_llama_dir, 1000, 400) == 112
+    with pytest.raises(NodeRunError) as err:
+        setup.prompt_token_limit(tiny_llama_dir, 256, 512)
+    assert err.value.field == "response_length"

@@ -205,3 +205,35 @@ def test_periodic_checkpoints_and_checkpoints_from_other_settings_are_ignored(tm
     same = PPOTrainer(cfg, tiny_policy(), tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
                       reference=frozen_copy(policy), reporter=ctx, fingerprint={"model": "a"})
     assert same.load_checkpoint(tmp_path / "ck") and same.update == 2
+
+
+def test_a_stop_during_the_rollout_checkpoints_the_state_before_that_update(tmp_path: Path) -> None:
+    """Stopping while update 2's rollout is being sampled loses nothing: the resumed run matches a straight one."""
+    cfg = PPOConfig(updates=3, batch_size=8, mini_batch_size=4, micro_batch_size=4, ppo_epochs=1,
+                    learning_rate=5e-3, response_length=4, seed=5)
+    prompts = random_prompts(8)
+
+    class StopInRollout(threading.Event):
+        """is_set() turns true on the 2nd check of update 2 (its rollout's second chunk)."""
+
+        calls = 0
+
+        def is_set(self) -> bool:
+            StopInRollout.calls += 1
+            return StopInRollout.calls == 5  # 1 + 2 chunks for update 1, then 1 + 1 for update 2
+
+    def make(ckpt: Path, cancel: threading.Event) -> PPOTrainer:
+        policy = tiny_policy(seed=0)
+        ctx = LocalContext(node_id="ppo", work_dir=tmp_path / "w", checkpoint_dir=ckpt, cancel_event=cancel)
+        return PPOTrainer(cfg, policy, tiny_value(), target_share, prompts, eos_id=EOS, pad_id=PAD,
+                          reference=frozen_copy(policy), reporter=ctx)
+
+    straight = make(tmp_path / "a", threading.Event())
+    straight.train()
+    stopped = make(tmp_path / "b", StopInRollout())
+    with pytest.raises(RunCancelled, match="update 1/3"):
+        stopped.train()
+    resumed = make(tmp_path / "b", threading.Event())
+    resumed.train()
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
