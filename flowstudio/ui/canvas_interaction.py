@@ -1,4 +1,4 @@
-"""Mouse gestures on the canvas: select, move, connect, re-route, rubber band, pan, frames.
+"""Mouse gestures on the canvas: select, move, rubber band, pan, frames; connections are delegated.
 
 Each gesture ends in edits pushed through the controller; a node drag pushes a move per mouse
 move under one merge key, so the whole drag is one undo step while the document stays live.
@@ -6,40 +6,24 @@ move under one merge key, so the whole drag is one undo step while the document 
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QGraphicsItem, QLineEdit, QMenu, QRubberBand
+from PySide6.QtWidgets import QGraphicsItem, QRubberBand
 
-from flowstudio.core.edits import AddNode, Batch, Disconnect, MoveNodes, SetTitle, UpdateGroup
-from flowstudio.core.flow import EdgeSpec
-from flowstudio.core.ports import is_compatible
+from flowstudio.core.edits import Batch, MoveNodes, UpdateGroup
 
-from . import canvas_style as cs
-from .edge_item import DragEdge, EdgeItem
+from .canvas_connect import ConnectionGesture
+from .canvas_editors import CanvasEditors
+from .edge_item import EdgeItem
 from .group_item import GroupItem
 from .node_item import NodeItem
 from .port_item import PortItem
-from .quick_add import PendingConnection, compatible_port
 
 if TYPE_CHECKING:
     from .canvas_view import CanvasView
 
 DRAG_THRESHOLD = 4  # pixels before a press becomes a drag
-MAGNET = 22  # pixels: a dragged connection snaps to a compatible port this close
-
-
-@dataclass
-class _Connect:
-    origin: PortItem  # the end that stays put
-    curve: DragEdge
-    detached: EdgeSpec | None = None  # an edge picked up from an input
-    hover: PortItem | None = None
-    dimmed: list[NodeItem] = field(default_factory=list)
-    marked: list[PortItem] = field(default_factory=list)
 
 
 class CanvasInteraction:
@@ -53,14 +37,14 @@ class CanvasInteraction:
         self._start_positions: dict[str, tuple[float, float]] = {}
         self._dragged = False
         self._click_item: QGraphicsItem | None = None
-        self._connect: _Connect | None = None
+        self.connection = ConnectionGesture(self)
+        self.editors = CanvasEditors(self)
         self._group: GroupItem | None = None
         self._group_start = QRectF()
         self._rubber = QRubberBand(QRubberBand.Shape.Rectangle, view.viewport())
         self._rubber_base: list[QGraphicsItem] = []
         self._serial = 0
-        self._editor: QLineEdit | None = None
-        view.quick_add.chosen.connect(self.insert_node)
+        view.quick_add.chosen.connect(self.connection.insert_node)
 
     @property
     def scene(self):
@@ -112,7 +96,7 @@ class CanvasInteraction:
         if self.view.quick_add.isVisible():
             self.view.quick_add.close_popup()
         if self.mode == "connect":
-            self._end_connect()
+            self.connection.end()
         self._rubber.hide()
         self.mode = None
 
@@ -121,7 +105,7 @@ class CanvasInteraction:
     def press(self, event) -> bool:
         if self.view.quick_add.isVisible():
             self.view.quick_add.close_popup()
-        self._finish_editor()
+        self.editors.finish_editor()
         pos = event.position().toPoint()
         self._press_view = self._last_view = pos
         self._press_scene = self.view.mapToScene(pos)
@@ -141,7 +125,8 @@ class CanvasInteraction:
         toggle = bool(mods & Qt.KeyboardModifier.ControlModifier)
         item = self.item_at(pos)
         if isinstance(item, PortItem):
-            self._begin_connect(item)
+            if self.connection.begin(item):
+                self.mode = "connect"
             return True
         if isinstance(item, NodeItem):
             self._click_item = item
@@ -199,7 +184,7 @@ class CanvasInteraction:
         elif self.mode == "move" and self._dragged:
             self._drag_nodes(scene_pos)
         elif self.mode == "connect":
-            self._drag_connection(pos, scene_pos)
+            self.connection.drag(pos, scene_pos)
         elif self.mode == "rubber":
             self._drag_rubber(pos)
         elif self.mode == "group_move" and self._dragged:
@@ -265,7 +250,7 @@ class CanvasInteraction:
                     Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
                 self.view.set_selection([self._click_item])  # a click on one of several selected nodes
         elif mode == "connect":
-            self._finish_connect(pos)
+            self.connection.finish(pos, self._dragged)
         elif mode == "rubber":
             self._rubber.hide()
         self._click_item = None
@@ -298,214 +283,6 @@ class CanvasInteraction:
 
     # ------------------------------------------------------------------------------------ connections
 
-    def _begin_connect(self, port: PortItem) -> None:
-        detached = None
-        origin = port
-        if port.is_input:
-            incoming = [e for e in self.doc.flow.edges if e.target == port.endpoint]
-            if incoming:  # pick up the last edge: drop it elsewhere to re-route, on empty canvas to disconnect
-                detached = incoming[-1]
-                src = self.scene.nodes.get(detached.source_node)
-                src_port = src.port(detached.source_port, False) if src else None
-                if src_port is None:
-                    return
-                origin = src_port
-                edge_item = self.scene.edges.get(detached)
-                if edge_item is not None:
-                    edge_item.hide()
-        colour = cs.color(origin.info.type.color)
-        curve = DragEdge(QColor(colour))
-        self.scene.addItem(curve)
-        state = _Connect(origin, curve, detached)
-        self._connect = state
-        self._mark_compatible(state)
-        curve.set_points(origin.anchor(), origin.anchor())
-        self.mode = "connect"
-
-    def _reachable(self, start: str, forward: bool, skip: EdgeSpec | None) -> set[str]:
-        adj: dict[str, list[str]] = defaultdict(list)
-        for e in self.doc.flow.edges:
-            if e == skip:
-                continue
-            if forward:
-                adj[e.source_node].append(e.target_node)
-            else:
-                adj[e.target_node].append(e.source_node)
-        seen, stack = {start}, [start]
-        while stack:
-            for m in adj[stack.pop()]:
-                if m not in seen:
-                    seen.add(m)
-                    stack.append(m)
-        return seen
-
-    def _port_ok(self, state: _Connect, port: PortItem, blocked: set[str]) -> bool:
-        origin = state.origin
-        if port.is_input == origin.is_input or not port.info.known or port.node_item.missing:
-            return False
-        if port.node_item.node_id in blocked:
-            return False
-        if origin.is_input:
-            return is_compatible(port.info.type, origin.info.type)
-        return is_compatible(origin.info.type, port.info.type)
-
-    def _mark_compatible(self, state: _Connect) -> None:
-        """Highlight the ports a connection may go to; dim nodes that have none (the drop is checked again)."""
-        origin_node = state.origin.node_item.node_id
-        # connecting output(S) -> input(T) makes a cycle when S is reachable from T: T must not be upstream of S
-        blocked = self._reachable(origin_node, forward=state.origin.is_input, skip=state.detached)
-        for node in self.scene.nodes.values():
-            any_ok = False
-            for port in node.port_items():
-                if port.is_input == state.origin.is_input:
-                    continue
-                ok = self._port_ok(state, port, blocked)
-                port.set_state("compatible" if ok else "dimmed")
-                state.marked.append(port)
-                any_ok = any_ok or ok
-            if not any_ok and node is not state.origin.node_item:
-                node.set_dimmed(True)
-                state.dimmed.append(node)
-
-    def _snap_target(self, view_pos: QPoint) -> PortItem | None:
-        best, best_d = None, float(MAGNET)
-        for item in self.view.items(QRect(view_pos - QPoint(MAGNET, MAGNET), QSize(2 * MAGNET, 2 * MAGNET))):
-            if isinstance(item, PortItem) and item.info.state in ("compatible", "hover"):
-                d = (self.view.mapFromScene(item.anchor()) - view_pos).manhattanLength() * 0.75
-                if d <= best_d:
-                    best, best_d = item, d
-        if best is None:
-            node = self.item_at(view_pos)
-            if isinstance(node, NodeItem):
-                best = self._node_target(node)
-        return best
-
-    def _node_target(self, node: NodeItem) -> PortItem | None:
-        """Dropping on a node's body: its first compatible port, preferring a free one."""
-        ports = [p for p in node.port_items() if p.info.state in ("compatible", "hover")]
-        if not ports:
-            return None
-        connected = {e.target for e in self.doc.flow.edges}
-        free = [p for p in ports if not p.is_input or p.endpoint not in connected]
-        return (free or ports)[0]
-
-    def _drag_connection(self, view_pos: QPoint, scene_pos: QPointF) -> None:
-        state = self._connect
-        if state is None:
-            return
-        target = self._snap_target(view_pos)
-        if target is not state.hover:
-            if state.hover is not None:
-                state.hover.set_state("compatible")
-            if target is not None:
-                target.set_state("hover")
-            state.hover = target
-        end = target.anchor() if target is not None else scene_pos
-        if state.origin.is_input:
-            state.curve.set_points(end, state.origin.anchor())
-        else:
-            state.curve.set_points(state.origin.anchor(), end)
-
-    def _end_connect(self) -> _Connect | None:
-        state, self._connect = self._connect, None
-        if state is None:
-            return None
-        for port in state.marked:
-            port.set_state("normal")
-        for node in state.dimmed:
-            node.set_dimmed(False)
-        self.scene.removeItem(state.curve)
-        if state.detached is not None:
-            edge_item = self.scene.edges.get(state.detached)
-            if edge_item is not None:
-                edge_item.show()
-        return state
-
-    def _finish_connect(self, view_pos: QPoint) -> None:
-        state = self._connect
-        if state is None:
-            return
-        target = self._snap_target(view_pos)
-        under = self.item_at(view_pos)
-        self._end_connect()
-        origin = state.origin
-        if target is None:
-            if isinstance(under, PortItem) and under is not origin:
-                src, dst = (under, origin) if origin.is_input else (origin, under)
-                if under.is_input != origin.is_input:
-                    reason = self.doc.can_connect(src.endpoint, dst.endpoint)
-                else:
-                    reason = "connect an output to an input"
-                self.view.statusMessage.emit(f"Cannot connect: {reason or 'incompatible ports'}")
-                return
-            if state.detached is not None:
-                if not self._dragged:
-                    return
-                self.view.push(Disconnect(state.detached))
-                return
-            if under is None or isinstance(under, GroupItem):
-                if self._dragged:
-                    pending = PendingConnection(origin.endpoint, origin.is_input, origin.info.type)
-                    self.view.open_quick_add(self.view.mapToScene(view_pos), pending)
-                return
-            self.view.statusMessage.emit("Cannot connect: no compatible port on that node")
-            return
-        src, dst = (target, origin) if origin.is_input else (origin, target)
-        if state.detached is not None and dst.endpoint == state.detached.target \
-                and src.endpoint == state.detached.source:
-            return  # dropped back where it was
-        reason = self.doc.can_connect(src.endpoint, dst.endpoint)
-        if reason is not None:
-            self.view.statusMessage.emit(f"Cannot connect: {reason}")
-            return
-        if EdgeSpec(source=src.endpoint, target=dst.endpoint) in self.doc.flow.edges:
-            return
-        controller = self.view.controller
-        if state.detached is None:
-            self.view.push(self.doc.connect_edit(src.endpoint, dst.endpoint))
-            return
-        controller.begin_macro("Reconnect")
-        try:
-            self.view.push(Disconnect(state.detached))
-            self.view.push(self.doc.connect_edit(src.endpoint, dst.endpoint))
-        finally:
-            controller.end_macro()
-
-    # ------------------------------------------------------------------------------------ quick add
-
-    def insert_node(self, type_id: str, scene_pos: QPointF, pending: PendingConnection | None = None) -> str | None:
-        """Add a node from the quick-add popup; wire it when the popup came from a dangling connection."""
-        pending = pending if pending is not None else self.view.quick_add.pending
-        self.view.quick_add.pending = None
-        cls = self.doc.registry.find(type_id)
-        if cls is None:
-            return None
-        spec = self.doc.make_node(type_id, (round(scene_pos.x(), 1), round(scene_pos.y(), 1)))
-        port = compatible_port(cls, pending) if pending is not None else None
-        if pending is None or port is None:
-            return self.view.add_node(type_id, scene_pos)
-        # place the new node so the wired port sits at the cursor
-        probe = NodeItem(spec, cls)
-        anchor = probe.port(port.name, not pending.from_input)
-        if anchor is not None:
-            spec.position = (round(scene_pos.x() - anchor.info.local.x(), 1),
-                             round(scene_pos.y() - anchor.info.local.y(), 1))
-        controller = self.view.controller
-        controller.begin_macro(f"Add {cls.title or type_id} and connect")
-        try:
-            if not self.view.push(AddNode(spec)):
-                return None
-            new_end = f"{spec.id}.{port.name}"
-            src, dst = (new_end, pending.endpoint) if pending.from_input else (pending.endpoint, new_end)
-            if self.doc.can_connect(src, dst) is None:
-                self.view.push(self.doc.connect_edit(src, dst))
-        finally:
-            controller.end_macro()
-        self.view.select_nodes([spec.id])
-        return spec.id
-
-    # ------------------------------------------------------------------------------------ double click, menu
-
     def double_click(self, event) -> bool:
         if event.button() != Qt.MouseButton.LeftButton:
             return False
@@ -516,106 +293,9 @@ class CanvasInteraction:
             self.view.nodeActivated.emit(item.node_id)
             return True
         if isinstance(item, GroupItem) and item.hit_part(scene_pos) == "title":
-            self.edit_group_title(item)
+            self.editors.edit_group_title(item)
             return True
         if item is None or isinstance(item, GroupItem):
             self.view.open_quick_add(scene_pos)
             return True
         return True
-
-    def context_menu(self, event) -> None:
-        view = self.view
-        pos = event.pos()
-        item = self.item_at(pos)
-        scene_pos = view.mapToScene(pos)
-        menu = QMenu(view)
-        if isinstance(item, NodeItem):
-            if not item.isSelected():
-                view.set_selection([item])
-            menu.addAction("Rename…", self.rename_selected)
-            menu.addAction("Duplicate", view.duplicate)
-            menu.addAction("Copy", view.copy)
-            menu.addAction("Cut", view.cut)
-            menu.addSeparator()
-            menu.addAction("Frame selection in a comment frame", view.add_group_around_selection)
-            menu.addAction("Auto-layout selection", view.auto_layout)
-            menu.addSeparator()
-            menu.addAction("Delete", view.delete_selected)
-        elif isinstance(item, EdgeItem):
-            view.set_selection([item])
-            menu.addAction("Delete connection", view.delete_selected)
-        elif isinstance(item, GroupItem) and item.hit_part(scene_pos) == "title":
-            view.set_selection([item])
-            menu.addAction("Rename frame…", lambda: self.edit_group_title(item))
-            menu.addAction("Delete frame (keep nodes)", view.delete_selected)
-        else:
-            menu.addAction("Add node…", lambda: view.open_quick_add(scene_pos))
-            menu.addAction("Paste", view.paste)
-            menu.addSeparator()
-            menu.addAction("Select all", view.select_all)
-            menu.addAction("Auto-layout", view.auto_layout)
-            menu.addAction("Frame all", view.frame_all)
-        menu.exec(event.globalPos())
-
-    # ------------------------------------------------------------------------------------ inline editors
-
-    def _open_editor(self, scene_rect: QRectF, text: str, on_done) -> QLineEdit:
-        self._finish_editor()
-        editor = QLineEdit(self.view.viewport())
-        editor.setText(text)
-        editor.selectAll()
-        rect = self.view.mapFromScene(scene_rect).boundingRect()
-        editor.setGeometry(rect.adjusted(4, 2, -4, -2))
-        editor.setFrame(True)
-        done = {"flag": False}
-
-        def finish() -> None:
-            if done["flag"]:
-                return
-            done["flag"] = True
-            value = editor.text()
-            editor.hide()
-            editor.deleteLater()
-            if self._editor is editor:
-                self._editor = None
-            on_done(value)
-            self.view.setFocus()
-
-        editor.editingFinished.connect(finish)
-        editor.show()
-        editor.setFocus()
-        self._editor = editor
-        return editor
-
-    def _finish_editor(self) -> None:
-        if self._editor is not None:
-            self._editor.editingFinished.emit()
-
-    def edit_group_title(self, group: GroupItem) -> QLineEdit:
-        def done(value: str) -> None:
-            current = self.doc.flow.groups
-            spec = next((g for g in current if g.id == group.group_id), None)
-            if spec is not None and value != spec.title:
-                self.view.push(UpdateGroup(spec.model_copy(update={"title": value}), label="Rename frame"))
-
-        return self._open_editor(group.title_rect(), group.spec.title, done)
-
-    def rename_selected(self) -> QLineEdit | None:
-        ids = self.view.selected_node_ids()
-        if len(ids) != 1:
-            return None
-        item = self.scene.nodes[ids[0]]
-        node_id = ids[0]
-
-        def done(value: str) -> None:
-            spec = self.doc.flow.node(node_id)
-            if spec is None:
-                return
-            title = value.strip() or None
-            if title == item.title and spec.title is None:
-                return
-            if title != spec.title:
-                self.view.push(SetTitle(node_id, title))
-
-        rect = QRectF(item.pos(), QPointF(item.pos().x() + item.width, item.pos().y() + cs.TITLE_HEIGHT))
-        return self._open_editor(rect, item.title, done)

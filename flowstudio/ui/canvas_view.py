@@ -374,7 +374,7 @@ class CanvasView(QGraphicsView):
             (Qt.Key.Key_Plus, False): self.zoom_in, (Qt.Key.Key_Equal, False): self.zoom_in,
             (Qt.Key.Key_Minus, False): self.zoom_out, (Qt.Key.Key_Plus, True): self.zoom_in,
             (Qt.Key.Key_Equal, True): self.zoom_in, (Qt.Key.Key_Minus, True): self.zoom_out,
-            (Qt.Key.Key_F2, False): self.interaction.rename_selected,
+            (Qt.Key.Key_F2, False): self.interaction.editors.rename_selected,
             (Qt.Key.Key_Escape, False): self.interaction.cancel,
         }
         action = actions.get((key, ctrl))
@@ -414,7 +414,7 @@ class CanvasView(QGraphicsView):
             super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.interaction.context_menu(event)
+        self.interaction.editors.context_menu(event)
 
     # ------------------------------------------------------------------------------------ drag and drop
 

@@ -182,7 +182,7 @@ def test_double_click_on_a_node_activates_it_and_f2_renames(make_canvas, qtbot):
     assert blocker.args == ["a"]
     cv.view.select_nodes(["a"])
     cv.key(Qt.Key.Key_F2)
-    editor = cv.view.interaction._editor
+    editor = cv.view.interaction.editors.editor
     assert editor is not None
     editor.selectAll()
     qtbot.keyClicks(editor, "Adder")

@@ -69,7 +69,7 @@ def test_double_clicking_a_frame_title_renames_it(make_canvas, qtbot):
     cv, group = _framed(make_canvas)
     item = cv.view.canvas_scene.groups[group.id]
     cv.double_click(cv.view.mapFromScene(item.title_rect().center() + QPointF(40, 0)))
-    editor = cv.view.interaction._editor
+    editor = cv.view.interaction.editors.editor
     assert editor is not None
     editor.selectAll()
     qtbot.keyClicks(editor, "Data prep")
