@@ -46,12 +46,11 @@ def make_window(flow: Path | None = None, theme_name: str | None = None, restore
 
 
 def run_app(flow: Path | None = None, theme_name: str | None = None) -> int:
-    """Open the app; with no flow, the start page (and an offer to restore a crashed session)."""
+    """Open the app (with no flow, the start page) and offer to restore what a crashed session autosaved."""
     app = create_application()
     window = make_window(flow, theme_name)
     window.show()
-    if flow is None:
-        QTimer.singleShot(0, window.offer_recovery)
+    QTimer.singleShot(0, window.offer_recovery)
     return app.exec()
 
 

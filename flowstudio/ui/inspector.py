@@ -44,6 +44,7 @@ class Inspector(QWidget):
     """Shows the selected node (or the flow's own info when nothing is selected)."""
 
     fieldFocused = Signal(str)  # noqa: N815
+    editingFinished = Signal()  # noqa: N815 - Enter in the title: the window gives the canvas the focus
 
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -70,6 +71,7 @@ class Inspector(QWidget):
         theme.emphasize(self.title_edit, 1.15, bold=True)
         self.title_edit.setToolTip("The node's title on the canvas (empty: the type's title)")
         self.title_edit.textEdited.connect(self._title_edited)
+        self.title_edit.returnPressed.connect(self.editingFinished)
         row.addWidget(self.icon_label)
         row.addWidget(self.title_edit, 1)
         head.addLayout(row)
@@ -190,6 +192,8 @@ class Inspector(QWidget):
 
     def _build_form(self, node: NodeSpec, cls: type[Node] | None) -> None:
         self._rows.clear()
+        if hasattr(self, "_port_labels"):
+            del self._port_labels
         host = QWidget()
         layout = QVBoxLayout(host)
         layout.setContentsMargins(10, 6, 10, 10)
@@ -221,7 +225,9 @@ class Inspector(QWidget):
             for spec in specs:
                 form.addRow(*self._make_row(spec, host))
             layout.addLayout(form)
-            layout.addWidget(self._ports_section(node, cls, host))
+            self._ports_layout = layout
+            self._ports_box = self._ports_section(node, cls, host)
+            layout.addWidget(self._ports_box)
         layout.addStretch(1)
         self.scroll.setWidget(host)
 
@@ -288,8 +294,14 @@ class Inspector(QWidget):
         self._refresh_ports(node, cls)
 
     def _refresh_ports(self, node: NodeSpec, cls: type[Node] | None) -> None:
-        if cls is None or not getattr(self, "_port_labels", None):
+        if cls is None or not hasattr(self, "_port_labels"):
             return
+        names = [p.name for p in (*cls.input_ports(node.params), *cls.output_ports(node.params))]
+        if names != list(self._port_labels):  # ports that depend on params (template variables) changed
+            old = self._ports_box
+            self._ports_box = self._ports_section(node, cls, old.parentWidget())
+            self._ports_layout.replaceWidget(old, self._ports_box)
+            old.deleteLater()
         flow = self.doc.flow
         for port in cls.input_ports(node.params):
             label = self._port_labels.get(port.name)
@@ -355,7 +367,7 @@ class Inspector(QWidget):
                 self.show_selection([])
             else:
                 self.show_node(self.node_id)
-        elif getattr(self, "_port_labels", None):
+        elif hasattr(self, "_port_labels"):
             node = self.doc.flow.node(self.node_id)
             if node is not None:
                 self._refresh_ports(node, self.doc.registry.find(node.type))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QWidget
 
 from flowstudio.core.document import FlowDocument
@@ -49,10 +49,9 @@ class MainWindow(QMainWindow):
         self.autosaver = Autosaver(self.controller, autosave_ms, parent=self, dirty=self.is_dirty)
 
         self.canvas = CanvasView(self.controller, self)
-        self.start_page = StartPage(self.registry, self)
         self.stack = QStackedWidget(self)
-        self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.canvas)
+        self.start_page = self._make_start_page()
         self.setCentralWidget(self.stack)
 
         self.palette = NodePalette(self.registry, self)
@@ -80,6 +79,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status_problems)
 
         self._connect()
+        self.setAcceptDrops(True)
         self.resize(em * 90, em * 56)
         self._layout_restored = restore_layout and self._restore_layout()
         self._show_start_page()
@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.palette.nodeRequested.connect(self.add_node_at_center)
+        self.inspector.editingFinished.connect(self.canvas.setFocus)
         self.canvas.selectionChanged.connect(self.inspector.show_selection)
         self.canvas.nodeActivated.connect(self._node_activated)
         self.canvas.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
@@ -109,10 +110,16 @@ class MainWindow(QMainWindow):
         self.problems.problemsChanged.connect(self._update_status)
         self.controller.changed.connect(lambda _c: self._update_title())
         self.controller.undo_stack.cleanChanged.connect(lambda _c: self._dirty_changed())
-        self.start_page.newRequested.connect(self.new_flow)
-        self.start_page.openRequested.connect(self.open_flow)
-        self.start_page.templateChosen.connect(self.open_template)
-        self.start_page.recentChosen.connect(self.open_path)
+
+    def _make_start_page(self) -> StartPage:
+        page = StartPage(self.registry, self)
+        page.newRequested.connect(self.new_flow)
+        page.openRequested.connect(self.open_flow)
+        page.templateChosen.connect(self.open_template)
+        page.recentChosen.connect(self.open_path)
+        page.set_recent(recent_files())
+        self.stack.insertWidget(0, page)
+        return page
 
     # -- state
 
@@ -288,6 +295,26 @@ class MainWindow(QMainWindow):
         if not paths:
             self.recent_menu.addAction("No recent flows").setEnabled(False)
 
+    # -- flow files dropped from the file manager
+
+    @staticmethod
+    def _dropped_flow(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        paths = [Path(u.toLocalFile()) for u in urls if u.isLocalFile()]
+        return next((p for p in paths if p.name.endswith(".json")), None)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if self._dropped_flow(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        path = self._dropped_flow(event)
+        if path is not None:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_path(path))  # not inside the drop: it may ask questions
+
     # -- crash recovery
 
     def offer_recovery(self) -> bool:
@@ -401,10 +428,17 @@ class MainWindow(QMainWindow):
         act.refresh_icons(self.actions_)
         self.palette.refresh_icons()
         self.history.refresh_icons()
-        self.problems.refresh()
-        if self.inspector.node_id:
-            self.inspector._rows.clear()
-        self.inspector.show_selection(self.inspector._selection)
+        showing_start = self.stack.currentWidget() is self.start_page
+        old, self.start_page = self.start_page, self._make_start_page()  # re-tinted icons
+        if showing_start:
+            self.stack.setCurrentWidget(self.start_page)
+        self.stack.removeWidget(old)
+        old.deleteLater()
+        if self.has_flow:
+            self.problems.refresh()
+            if self.inspector.node_id:
+                self.inspector._rows.clear()
+            self.inspector.show_selection(self.inspector._selection)
 
     # -- run (the engine is wired to the app in a later issue)
 

@@ -115,3 +115,20 @@ def test_a_broken_file_is_reported_not_opened(window, tmp_path):
     assert not window.open_path(bad)
     assert "not JSON" in window.prompts.errors[0]
     assert not window.has_flow
+
+
+def test_a_flow_file_dropped_on_the_window_opens(window, qtbot, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    path = _flow_file(tmp_path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    at = QPointF(window.width() / 2, window.height() / 2)
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(at, *args)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(window, QDropEvent(at, *args))
+    qtbot.waitUntil(lambda: window.doc.path == path, timeout=2000)

@@ -185,3 +185,23 @@ def test_float_spin_box_accepts_scientific_notation(qtbot):
     spin.lineEdit().setText("1.5e-7")
     assert spin.value() == 1.5e-7
     assert format_number(1e-5) == "1e-5" and format_number(0.001) == "0.001" and format_number(3.0) == "3"
+
+
+def test_ports_that_depend_on_params_follow_edits(window, qtbot):
+    window.set_document(FlowDocument(make_flow([("v", "test.vars", {"names": "a"})], []), None, window.registry))
+    window.canvas.select_nodes(["v"])
+    assert list(window.inspector._port_labels) == ["a"]
+    line = window.inspector.editor("names").focus_widget()
+    line.setFocus()
+    qtbot.keyClicks(line, ", question")
+    assert list(window.inspector._port_labels) == ["a", "question"]
+    assert line.hasFocus()  # the form was not rebuilt under the cursor
+
+
+def test_enter_in_the_title_returns_to_the_canvas(window, qtbot):
+    _open_form(window)
+    title = window.inspector.title_edit
+    title.setFocus()
+    qtbot.keyClicks(title, "Trainer")
+    qtbot.keyClick(title, Qt.Key.Key_Return)
+    assert window.canvas.hasFocus()

@@ -47,10 +47,27 @@ class FormNode(Node):
         max_steps: int | None = Field(None, description="Stop after this many steps")
 
 
+class VariablesNode(Node):
+    """Inputs that depend on a param, like a prompt template's variables."""
+
+    type = "test.vars"
+    title = "Variables"
+    category = "Testing"
+
+    class Params(NodeParams):
+        names: str = Field("a", description="Comma-separated input names")
+
+    @classmethod
+    def input_ports(cls, params: Any = None) -> tuple[Port, ...]:
+        raw = (params or {}).get("names", "a")
+        names = [n.strip() for n in str(raw).split(",") if n.strip().isidentifier()]
+        return tuple(Port(Text, optional=True).named(n) for n in names)
+
+
 def test_registry() -> NodeRegistry:
     from flowstudio.nodes.io import Output, TextInput
 
-    return NodeRegistry([*STUB_TYPES, FormNode, TextInput, Output])
+    return NodeRegistry([*STUB_TYPES, FormNode, VariablesNode, TextInput, Output])
 
 
 test_registry.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
