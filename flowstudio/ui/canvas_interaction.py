@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .canvas_view import CanvasView
 
 DRAG_THRESHOLD = 4  # pixels before a press becomes a drag
+GRID = 20.0  # the minor grid, for snapping (Ctrl while dragging)
+NUDGE = 10.0  # arrow keys move the selection this far (Shift: five times)
 
 
 class CanvasInteraction:
@@ -44,6 +46,8 @@ class CanvasInteraction:
         self._rubber = QRubberBand(QRubberBand.Shape.Rectangle, view.viewport())
         self._rubber_base: list[QGraphicsItem] = []
         self._serial = 0
+        self._hover_port: PortItem | None = None
+        self._toggle_off = False
         view.quick_add.chosen.connect(self.connection.insert_node)
 
     @property
@@ -92,6 +96,17 @@ class CanvasInteraction:
             cursor = Qt.CursorShape.OpenHandCursor if held else Qt.CursorShape.ArrowCursor
             self.view.viewport().setCursor(cursor)
 
+    def nudge(self, dx: float, dy: float) -> bool:
+        """Arrow keys: move the selection; a burst of presses on one selection is one undo step."""
+        ids = self.view.selected_node_ids()
+        if not ids:
+            return False
+        flow = self.doc.flow
+        positions = {n.id: (n.position[0] + dx, n.position[1] + dy) for n in flow.nodes if n.id in set(ids)}
+        label = "Nudge node" if len(ids) == 1 else f"Nudge {len(ids)} nodes"
+        self.view.push(MoveNodes(positions, label=label), "nudge:" + ",".join(ids))
+        return True
+
     def cancel(self) -> None:
         if self.view.quick_add.isVisible():
             self.view.quick_add.close_popup()
@@ -130,10 +145,7 @@ class CanvasInteraction:
             return True
         if isinstance(item, NodeItem):
             self._click_item = item
-            if toggle and item.isSelected():
-                item.setSelected(False)
-                self.mode = None
-                return True
+            self._toggle_off = toggle and item.isSelected()  # Ctrl-click deselects, unless it becomes a drag
             if not item.isSelected():
                 self.view.set_selection([item], extend=extend)
             self._start_positions = {nid: tuple(self.scene.nodes[nid].pos().toTuple())
@@ -175,6 +187,7 @@ class CanvasInteraction:
         pos = event.position().toPoint()
         scene_pos = self.view.mapToScene(pos)
         if self.mode is None:
+            self._hover(pos)
             return False
         if not self._dragged and (pos - self._press_view).manhattanLength() >= DRAG_THRESHOLD:
             self._dragged = True
@@ -182,7 +195,7 @@ class CanvasInteraction:
             delta = pos - self._last_view
             self.view.pan_by(delta.x(), delta.y())
         elif self.mode == "move" and self._dragged:
-            self._drag_nodes(scene_pos)
+            self._drag_nodes(scene_pos, snap=bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier))
         elif self.mode == "connect":
             self.connection.drag(pos, scene_pos)
         elif self.mode == "rubber":
@@ -194,9 +207,31 @@ class CanvasInteraction:
         self._last_view = pos
         return True
 
-    def _drag_nodes(self, scene_pos: QPointF) -> None:
+    def _hover(self, pos: QPoint) -> None:
+        """Ports light up under the idle cursor, so it is clear where a connection can start."""
+        item = None if self.scene.overview_mode else self.item_at(pos)
+        port = item if isinstance(item, PortItem) else None
+        if port is self._hover_port:
+            return
+        if self._hover_port is not None and self._hover_port.scene() is not None \
+                and self._hover_port.info.state == "hover":
+            self._hover_port.set_state("normal")
+        if port is not None and port.info.state == "normal":
+            port.set_state("hover")
+        self._hover_port = port
+        self.view.viewport().setCursor(Qt.CursorShape.CrossCursor if port is not None
+                                       else Qt.CursorShape.OpenHandCursor if self.space_held
+                                       else Qt.CursorShape.ArrowCursor)
+
+    def _drag_nodes(self, scene_pos: QPointF, snap: bool = False) -> None:
+        """Move the selection with the mouse; with Ctrl held the grabbed node snaps to the grid."""
         delta = scene_pos - self._press_scene
         dx, dy = round(delta.x(), 1), round(delta.y(), 1)
+        anchor = self._click_item.node_id if self._click_item is not None else None
+        if snap and anchor in self._start_positions:
+            x0, y0 = self._start_positions[anchor]
+            dx = round((x0 + dx) / GRID) * GRID - x0
+            dy = round((y0 + dy) / GRID) * GRID - y0
         positions = {nid: (x + dx, y + dy) for nid, (x, y) in self._start_positions.items()}
         label = "Move node" if len(positions) == 1 else f"Move {len(positions)} nodes"
         self.view.push(MoveNodes(positions, label=label), self._merge_key())
@@ -246,6 +281,8 @@ class CanvasInteraction:
         elif mode == "move":
             if self._dragged:
                 self._update_memberships()
+            elif self._toggle_off and self._click_item is not None:
+                self._click_item.setSelected(False)
             elif self._click_item is not None and not event.modifiers() & (
                     Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
                 self.view.set_selection([self._click_item])  # a click on one of several selected nodes

@@ -18,7 +18,7 @@ from flowstudio.core.flow import GroupSpec
 
 from . import canvas_clipboard, layout
 from . import canvas_style as cs
-from .canvas_interaction import CanvasInteraction
+from .canvas_interaction import NUDGE, CanvasInteraction
 from .canvas_overview import OVERVIEW_ZOOM
 from .canvas_scene import SCENE_EXTENT, CanvasScene
 from .controller import DocumentController
@@ -34,7 +34,7 @@ ZOOM_STEP = 1.2
 
 _SHORTCUT_KEYS = {Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_F, Qt.Key.Key_Home, Qt.Key.Key_Tab,
                   Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal, Qt.Key.Key_Space, Qt.Key.Key_F2,
-                  Qt.Key.Key_Escape}
+                  Qt.Key.Key_Escape, Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down}
 _CTRL_KEYS = {Qt.Key.Key_C, Qt.Key.Key_X, Qt.Key.Key_V, Qt.Key.Key_D, Qt.Key.Key_A, Qt.Key.Key_0,
               Qt.Key.Key_G, Qt.Key.Key_L, Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal}
 
@@ -384,6 +384,18 @@ class CanvasView(QGraphicsView):
             return
         if key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self.interaction.set_space_held(True)
+            event.accept()
+            return
+        if key == Qt.Key.Key_A and shift and not ctrl:  # Blender's "add"
+            self.open_quick_add()
+            event.accept()
+            return
+        arrows = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+        if key in arrows and not ctrl:
+            step = NUDGE * (5 if shift else 1)
+            dx, dy = arrows[key]
+            if not self.interaction.nudge(dx * step, dy * step):
+                self.pan_by(-dx * 60, -dy * 60)  # nothing selected: the arrows pan
             event.accept()
             return
         super().keyPressEvent(event)

@@ -203,3 +203,52 @@ def test_a_node_whose_type_is_missing_is_shown_and_kept(make_canvas):
     cv.drag(cv.node_pos("gone"), cv.node_pos("gone") + QPoint(30, 0))
     assert cv.doc.flow.node("gone").params == {"x": 1}
     assert cv.doc.flow.node("gone").position == (30.0, 600.0)
+
+
+def test_arrow_keys_nudge_the_selection_as_one_step_and_pan_without_one(make_canvas):
+    cv = make_canvas(_doc())
+    cv.view.select_nodes(["c", "a"])
+    for _ in range(3):
+        cv.key(Qt.Key.Key_Right)
+    cv.key(Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert cv.doc.flow.node("c").position == (30.0, 50.0) and cv.doc.flow.node("a").position == (330.0, 50.0)
+    assert cv.view.controller.undo_stack.count() == 1
+    cv.view.select_nodes([])
+    before = cv.view.mapToScene(QPoint(500, 350))
+    cv.key(Qt.Key.Key_Left)
+    assert cv.view.mapToScene(QPoint(500, 350)).x() < before.x()
+    assert cv.view.controller.undo_stack.count() == 1
+
+
+def test_ctrl_while_dragging_snaps_to_the_grid(make_canvas):
+    cv = make_canvas(_doc())
+    start = cv.node_pos("m")
+    from PySide6.QtTest import QTest
+    QTest.mousePress(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(cv.vp, start + QPoint(20, 20))
+    QTest.mouseMove(cv.vp, start + QPoint(33, 47))
+    assert cv.doc.flow.node("m").position == (33.0, 347.0)
+    QTest.mouseRelease(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(33, 47))
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+
+    start = cv.node_pos("m")
+    QTest.mousePress(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for step in (QPoint(5, 2), QPoint(14, 6)):  # moves with Ctrl held, as a real mouse sends them
+        at = QPointF(start + step)
+        QApplication.sendEvent(cv.vp, QMouseEvent(QEvent.Type.MouseMove, at, cv.vp.mapToGlobal(at),
+                                                  Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton,
+                                                  Qt.KeyboardModifier.ControlModifier))
+    QTest.mouseRelease(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(14, 6))
+    assert cv.doc.flow.node("m").position == (40.0, 360.0)
+
+
+def test_ports_light_up_under_the_cursor(make_canvas):
+    from PySide6.QtTest import QTest
+
+    cv = make_canvas(_doc())
+    port = cv.view.canvas_scene.nodes["a"].port("b", True)
+    QTest.mouseMove(cv.vp, cv.port_pos("a", "b", True))
+    assert port.info.state == "hover"
+    QTest.mouseMove(cv.vp, cv.scene_to_view(150, 500))
+    assert port.info.state == "normal"

@@ -111,3 +111,9 @@ def test_clicking_a_result_inserts_it(make_canvas, qtbot):
     qtbot.mouseClick(popup.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert [n.type for n in cv.doc.flow.nodes] == ["stub.sum"]
     assert cv.doc.flow.nodes[0].position == (10.0, 20.0)
+
+
+def test_shift_a_opens_it_too(make_canvas):
+    cv = make_canvas(stub_document([], []))
+    cv.key(Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
+    assert cv.view.quick_add.isVisible()
