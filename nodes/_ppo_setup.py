@@ -178,8 +178,13 @@ def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokeniz
             response = policy_tokenizer.decode(responses[row][mask[row] == 1].tolist(),
                                                skip_special_tokens=True).strip()
             texts.append(scored_text(reward_tokenizer, prompt, response))
-        enc = reward_tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
-                               add_special_tokens=False)
+        side = reward_tokenizer.truncation_side
+        reward_tokenizer.truncation_side = "left"  # an over-long text keeps its end: the response
+        try:
+            enc = reward_tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length,
+                                   add_special_tokens=False)
+        finally:
+            reward_tokenizer.truncation_side = side
         return head.sequence_scores(enc["input_ids"].to(device), enc["attention_mask"].to(device))
 
     return score

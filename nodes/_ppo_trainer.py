@@ -155,6 +155,7 @@ class PPOTrainer:
         )
         self.update = 0
         self.history: list[dict[str, float]] = []
+        self._order_cache: tuple[int, list[int]] | None = None
 
     # ------------------------------------------------------------------------------------ rollouts
 
@@ -162,13 +163,17 @@ class PPOTrainer:
         """Prompts for one update: epochs of a seeded shuffle, so the order is a function of `update`."""
         n, b = len(self.prompts), self.config.batch_size
         out: list[list[int]] = []
-        start = update * b
-        for k in range(start, start + b):
+        for k in range(update * b, update * b + b):
             epoch, pos = divmod(k, n)
-            order = list(range(n))
-            random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
-            out.append(self.prompts[order[pos]])
+            out.append(self.prompts[self._epoch_order(epoch)[pos]])
         return out
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        if self._order_cache is None or self._order_cache[0] != epoch:
+            order = list(range(len(self.prompts)))
+            random.Random(self.config.seed * 1_000_003 + epoch).shuffle(order)
+            self._order_cache = (epoch, order)
+        return self._order_cache[1]
 
     def _ref_logprobs(self, *args: Any) -> torch.Tensor:
         if self.reference is not None:
