@@ -248,12 +248,14 @@ class Engine:
 
     # -------------------------------------------------------------------------------------- workers
 
-    def _take_worker(self, devices: str, boot_log: str | None = None) -> WorkerHandle:
+    def _take_worker(self, devices: str, boot_log: str | None = None, node_type: str = "") -> WorkerHandle:
+        """An idle worker on these devices (preferring one that ran this node type: its models are warm),
+        or a new one."""
         with self._workers_lock:
             idle = [w for w in self._workers if w.node is None and w.alive and w.devices == devices
                     and w.is_running()]
             if idle:
-                worker = max(idle, key=lambda w: w.last_used)
+                worker = max(idle, key=lambda w: (node_type in w.node_types, w.last_used))
                 worker.last_used = time.time()
                 return worker
         worker = WorkerHandle(worker_env(devices, self.inventory.cpu_count), self._inbox.put, devices, boot_log)

@@ -303,7 +303,7 @@ class RunLoop:
         self.running[node.id] = running
         self.status[node.id] = "running"
         if alloc.worker:
-            worker = self.engine._take_worker(alloc.cuda_visible_devices or "", task["log_path"])
+            worker = self.engine._take_worker(alloc.cuda_visible_devices or "", task["log_path"], node.type)
             running.worker = worker
             self.emit(NodeStarted(node=node.id, node_type=node.type, device=alloc.device,
                                   cuda_visible_devices=alloc.cuda_visible_devices, worker_pid=worker.pid,

@@ -103,6 +103,7 @@ class WorkerHandle:
         self.devices = devices  # CUDA_VISIBLE_DEVICES of this worker ("" = CPU only)
         self.node: str | None = None  # the node it is running, None when idle
         self.last_used = 0.0
+        self.node_types: set[str] = set()  # what it ran: a later node of the same type finds its warm objects
         self.pid: int | None = None
         self.alive = True
         parent, child = multiprocessing.Pipe(duplex=True)  # a socket pair on POSIX
@@ -160,6 +161,7 @@ class WorkerHandle:
 
     def run(self, task: dict[str, Any]) -> bool:
         self.node = task["node_id"]
+        self.node_types.add(task["node_type"])
         return self.send(("run", task))
 
     def cancel(self) -> None:

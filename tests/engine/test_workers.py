@@ -104,3 +104,13 @@ def test_streamed_tokens_and_log_lines_arrive_in_order(engine: Engine, run_opts)
     assert [e.line for e in of_kind(result.events, "node_log")] == ["generated 4 pieces"]
     assert "generated 4 pieces" in (result.run_dir / "nodes" / "g" / "log.txt").read_text()
     assert result.summary["nodes"]["g"]["outputs"]["text"] == "one two three four"
+
+
+def test_a_node_goes_back_to_the_worker_that_has_its_model_warm(engine: Engine, run_opts) -> None:
+    both = make_flow([("w", "stub.warm", {"key": "m1"}), ("b", "stub.busy", {"sleep": 0.5})], [])
+    first = engine.run(both, options=run_opts(cpu_concurrency=2))
+    warm_pid = first.summary["nodes"]["w"]["outputs"]["info"]["pid"]
+    assert first.summary["nodes"]["b"]["outputs"]["span"]["pid"] != warm_pid  # two workers, busy one used last
+    again = engine.run(warm_flow("m1"), options=run_opts())
+    info = again.summary["nodes"]["w"]["outputs"]["info"]
+    assert info["pid"] == warm_pid and info["warm"] is True
