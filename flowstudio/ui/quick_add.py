@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPointF, QSize, Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from flowstudio.core.node import Node, Port
@@ -104,8 +103,12 @@ class QuickAddPopup(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
+        self.setStyleSheet("QFrame#quickAdd { background: palette(window); border: 1px solid palette(highlight); "
+                           "border-radius: 6px; }")
         self.hint = QLabel(self)
-        self.hint.setStyleSheet("color: palette(mid);")
+        hint_font = self.hint.font()
+        hint_font.setPointSizeF(hint_font.pointSizeF() * 0.9)
+        self.hint.setFont(hint_font)
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Search nodes…")
         self.search.setClearButtonEnabled(True)
@@ -149,17 +152,30 @@ class QuickAddPopup(QFrame):
 
     def refresh(self) -> None:
         self.results.clear()
-        for cls in search(self.registry, self.search.text(), self.pending)[:60]:
-            item = QListWidgetItem(node_icon(cls.icon, "#9fa8da"), f"{cls.title or cls.type}")
+        found = search(self.registry, self.search.text(), self.pending)[:60]
+        for cls in found:
+            item = QListWidgetItem(node_icon(cls.icon, self._icon_color()), f"{cls.title or cls.type}   ·  {cls.category}")
             item.setData(Qt.ItemDataRole.UserRole, cls.type)
             item.setToolTip(f"{cls.type} · {cls.category}\n{cls.description}".strip())
-            item.setData(Qt.ItemDataRole.ToolTipRole, item.toolTip())
-            item.setForeground(QColor("#e0e0e0") if self.palette().window().color().lightness() < 128
-                               else QColor("#212121"))
             self.results.addItem(item)
-            item.setText(f"{cls.title or cls.type}   ·  {cls.category}")
-        if self.results.count():
+        if not found:
+            empty = QListWidgetItem("No matching node types")
+            empty.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.results.addItem(empty)
+        else:
             self.results.setCurrentRow(0)
+        self._fit()
+
+    def _icon_color(self) -> str:
+        return "#9fa8da" if self.palette().base().color().lightness() < 128 else "#3949ab"
+
+    def _fit(self) -> None:
+        """As tall as the results (up to twelve rows), so a short list is a small popup."""
+        rows = max(1, min(self.results.count(), 12))
+        row_h = max(self.results.sizeHintForRow(0), 22)
+        self.results.setFixedHeight(rows * row_h + 2 * self.results.frameWidth() + 4)
+        self.adjustSize()
+        self.resize(340, self.sizeHint().height())
 
     def current_type(self) -> str | None:
         item = self.results.currentItem()
