@@ -143,7 +143,8 @@ class Inspector(QWidget):
         if cls is None:
             self.description.setText("This node type is not installed. Its settings are kept as they are.")
         else:
-            self.description.setText(cls.description or "")
+            self.description.setText(_brief(cls.description or ""))
+            self.description.setToolTip(cls.description if len(cls.description or "") > DESCRIPTION_LIMIT else "")
         self.description.setVisible(bool(self.description.text()))
 
     def show_nothing(self) -> None:
@@ -443,6 +444,19 @@ class Inspector(QWidget):
         widget.setFocus(Qt.FocusReason.OtherFocusReason)
         self.fieldFocused.emit(name)
         return True
+
+
+DESCRIPTION_LIMIT = 240
+
+
+def _brief(text: str) -> str:
+    """The first sentences of a long description (the whole text is the tooltip)."""
+    text = " ".join(text.split())
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    cut = text[:DESCRIPTION_LIMIT]
+    end = cut.rfind(". ")
+    return cut[:end + 1] if end > DESCRIPTION_LIMIT // 2 else cut.rsplit(" ", 1)[0] + "…"
 
 
 def _short(message: str) -> str:

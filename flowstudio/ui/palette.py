@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QMimeData, QPoint, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QDrag, QIcon, QKeyEvent, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -67,7 +67,8 @@ class _NodeTree(QTreeWidget):
         self.setRootIsDecorated(True)
         self.setIndentation(14)
         self.setAnimated(True)
-        self.setUniformRowHeights(True)
+        em = self.fontMetrics().height()  # (no uniform row heights: they are measured before the stylesheet)
+        self.setIconSize(QSize(em, em))
         self.itemActivated.connect(self._activated)
 
     def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override

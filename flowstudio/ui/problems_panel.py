@@ -36,7 +36,6 @@ class ProblemsPanel(QWidget):
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["Problem", "Node", "Field"])
         self.tree.setRootIsDecorated(False)
-        self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.header().setStretchLastSection(False)
         self.tree.header().setSectionResizeMode(0, self.tree.header().ResizeMode.Stretch)

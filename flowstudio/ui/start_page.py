@@ -263,6 +263,11 @@ class TemplateGallery(QDialog):
         em = self.fontMetrics().height()
         self.resize(em * 60, em * 36)
         layout = QVBoxLayout(self)
+        heading = QLabel("Start a new flow from a template. It opens unsaved; the template itself is never changed.",
+                         self)
+        heading.setObjectName("Dim")
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
         self.grid = TemplateGrid(registry, self)
         self.grid.templateChosen.connect(self._choose)
         layout.addWidget(self.grid, 1)
