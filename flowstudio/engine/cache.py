@@ -138,7 +138,7 @@ class ArtifactStore:
         except (OSError, ValueError):
             return None
         outputs = data.get("outputs", {})
-        if not _artifacts_exist(outputs):
+        if not artifacts_exist(outputs):
             return None  # someone removed files by hand: treat as a miss
         with contextlib.suppress(OSError):
             os.utime(entry_dir / "entry.json")  # last use, for a future LRU trim
@@ -210,11 +210,12 @@ class ArtifactStore:
         return freed
 
 
-def _artifacts_exist(value: Any) -> bool:
+def artifacts_exist(value: Any) -> bool:
+    """Whether every artifact path in a JSON value still exists."""
     if isinstance(value, dict):
         if value.get("__artifact__") is True:
             return Path(value.get("path", "")).exists()
-        return all(_artifacts_exist(v) for v in value.values())
+        return all(artifacts_exist(v) for v in value.values())
     if isinstance(value, list):
-        return all(_artifacts_exist(v) for v in value)
+        return all(artifacts_exist(v) for v in value)
     return True

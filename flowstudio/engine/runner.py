@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from flowstudio.core.paths import resolve_user_path
 from flowstudio.core.values import Artifact, from_jsonable
-from flowstudio.engine.cache import ArtifactStore, compute_key, fingerprint_path, value_fingerprint
+from flowstudio.engine.cache import (
+    ArtifactStore,
+    artifacts_exist,
+    compute_key,
+    fingerprint_path,
+    value_fingerprint,
+)
 from flowstudio.engine.events import (
     Event,
     NodeArtifact,
@@ -93,6 +100,7 @@ class RunLoop:
         self.run_id = run_id
         self.emit = emit
         self.prior = prior  # node results recorded by an earlier attempt in this run dir (resume)
+        self.token = uuid.uuid4().hex  # tells this attempt's in-process results from abandoned threads' ones
         self.store: ArtifactStore = engine.store
         self.pool = ResourcePool(engine.inventory, options.device, options.cpu_concurrency,
                                  options.light_concurrency, options.workers)
@@ -263,11 +271,9 @@ class RunLoop:
         outputs: dict[str, Any] = {}
         metrics: dict[str, float] = {}
         prior = self.prior.get(node.id)
-        if prior and prior.get("status") in FINISHED_OK and prior.get("cache_key") == key:
-            from flowstudio.engine.cache import _artifacts_exist
-
-            if _artifacts_exist(prior.get("outputs", {})):
-                source, outputs, metrics = "run", prior.get("outputs", {}), prior.get("metrics", {})
+        if (prior and prior.get("status") in FINISHED_OK and prior.get("cache_key") == key
+                and artifacts_exist(prior.get("outputs", {}))):
+            source, outputs, metrics = "run", prior.get("outputs", {}), prior.get("metrics", {})
         if source is None and self.options.use_cache and node.cacheable:
             entry = self.store.get(key)
             if entry is not None:
@@ -314,7 +320,7 @@ class RunLoop:
         self.emit(NodeStarted(node=node.id, node_type=node.type, device="cpu", cuda_visible_devices=None,
                               worker_pid=None, cache_key=key))
         inbox = self.engine._inbox
-        token = self.run_id
+        token = self.token
 
         def target() -> None:
             result = execute_node(task, lambda e: inbox.put(("ctx", token, node.id, e)), running.cancel,
@@ -328,7 +334,7 @@ class RunLoop:
     def _handle(self, msg: Any) -> None:
         if msg[0] in ("ctx", "result"):
             _, token, node_id, payload = msg
-            if token != self.run_id or node_id not in self.running:
+            if token != self.token or node_id not in self.running:
                 return  # from an abandoned thread of an earlier run
             if msg[0] == "ctx":
                 self._context_event(payload)
