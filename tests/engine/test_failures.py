@@ -147,3 +147,32 @@ def test_a_worker_that_cannot_start_fails_its_node_with_what_it_printed(engine: 
     info = result.summary["nodes"]["m"]
     assert info["status"] == "failed" and "exited with status 7" in info["error"]
     assert "broken environment: no such library" in info["log_tail"]
+
+
+def test_a_node_that_forgets_a_connected_output_fails_not_its_consumer(run_opts, store) -> None:
+    from typing import Any
+
+    from flowstudio.core.node import Node, Port, Ports
+    from flowstudio.core.ports import Number
+    from flowstudio.core.registry import NodeRegistry
+    from flowstudio.engine import DeviceInventory
+    from tests.stubs import STUB_TYPES
+
+    class Forgetful(Node):
+        type = "test.forgetful"
+
+        class Outputs(Ports):
+            value = Port(Number)
+            extra = Port(Number)
+
+        def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+            return {"value": 1.0}
+
+    flow = make_flow([("f", "test.forgetful", {}), ("e", "stub.echo", {})], [("f.extra", "e.value")])
+    with Engine(NodeRegistry([*STUB_TYPES, Forgetful]), DeviceInventory.fake(), store) as engine:
+        result = engine.run(flow, options=run_opts())
+        assert statuses(result) == {"f": "failed", "e": "skipped"}
+        assert "no value for output(s) extra" in result.summary["nodes"]["f"]["error"]
+        # unconnected outputs may be left out
+        alone = engine.run(make_flow([("f", "test.forgetful", {})], []), options=run_opts())
+        assert alone.ok
