@@ -98,3 +98,26 @@ def test_grpo_prompts_follow_the_eval_convention(tiny_llama_dir: Path) -> None:
     long = datasets.Dataset.from_list([{"prompt": "word " * 200, "completion": "x"}])
     kept = grpo_dataset(long, "prompt_completion", tok, "auto", 8)[0]["prompt"]
     assert len(tok(kept, add_special_tokens=False)["input_ids"]) <= 9
+
+
+def test_grpo_with_a_reward_model_and_a_rule_weighs_both(make_ctx: Any, tmp_path: Path, tiny_llama: Artifact,
+                                                         qa_prompts: Artifact) -> None:
+    from flowstudio.nodes._hf import load_tokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    tok = load_tokenizer(tiny_llama.path)
+    torch.manual_seed(0)
+    rm = AutoModelForSequenceClassification.from_pretrained(tiny_llama.path, num_labels=1)
+    rm.config.pad_token_id = tok.pad_token_id
+    rm.save_pretrained(tmp_path / "rm")
+    tok.save_pretrained(tmp_path / "rm")
+    events: list[dict[str, Any]] = []
+    params = GRPO.Params(**{**PARAMS, "max_steps": 1, "reward_model_weight": 0.5})
+    GRPO().run(make_ctx("grpo_rm", events=events),
+               inputs(tiny_llama, qa_prompts, REWARDS[:1], reward_model=Artifact("reward_model", str(tmp_path / "rm"))),
+               params)
+    last = {e["name"]: e["value"] for e in events if e["event"] == "metric"}
+    rm_keys = [k for k in last if k.startswith("rewards/") and k.endswith("/mean") and "length" not in k]
+    assert rm_keys, sorted(last)
+    expected = 0.5 * last[rm_keys[0]] + 1.0 * last["rewards/length_words/mean"]
+    assert last["reward"] == pytest.approx(expected, abs=1e-4)
