@@ -105,6 +105,9 @@ class ProgressView:
             filled = int(frac * 24)
             bar = "█" * filled + "░" * (24 - filled)
             text = f"  {node:<16} {bar} {info['step']}/{total} {elapsed}"
+            spent = time.time() - info["t0"]
+            if 0 < info["step"] < total and spent > 1:
+                text += f" eta {_fmt_seconds(spent / info['step'] * (total - info['step']))}"
         else:
             text = f"  {node:<16} {'…':<24} step {info['step']} {elapsed}"
         if info["message"]:
@@ -223,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
             print(format_table(summary), file=sys.stderr)
     else:
         print(format_table(summary))
+        for node_id, info in summary["nodes"].items():
+            if info["status"] == "failed" and info.get("log_tail"):
+                print(f"--- last lines of {node_id}'s log ({info.get('log')}) ---\n{info['log_tail']}", file=sys.stderr)
     if summary["status"] == "succeeded":
         return 0
     if summary["status"] == "cancelled":

@@ -100,6 +100,7 @@ def test_failed_run_exits_nonzero_with_the_error(cli_env, tmp_path: Path) -> Non
     assert set(only["nodes"]) == {"raised"}
     plain = flowstudio(["run", str(path)], cli_env)
     assert plain.returncode == 1 and "SIGKILL" in plain.stdout and "skipped" in plain.stdout
+    assert "last lines of raised's log" in plain.stderr and "RuntimeError: bad data" in plain.stderr
 
 
 def test_invalid_flow_and_bad_flags_exit_1_with_the_problems(cli_env, tmp_path: Path) -> None:
