@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import Field
@@ -9,6 +10,8 @@ from pydantic import Field
 from flowstudio.core.node import Node, NodeParams, Port, Ports, TextField
 from flowstudio.core.ports import Any as AnyValue
 from flowstudio.core.ports import Text
+
+PREVIEW_CHARS = 400
 
 
 class TextInput(Node):
@@ -28,6 +31,19 @@ class TextInput(Node):
         return {"text": params.text}
 
 
+def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
+    """A one-value summary for logs: text as is, other values as compact JSON, cut at `limit` characters."""
+    if isinstance(value, str):
+        text = value
+    else:
+        to_json = getattr(value, "to_json", None)
+        try:
+            text = json.dumps(to_json() if callable(to_json) else value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 class Output(Node):
     type = "io.output"
     title = "Output"
@@ -40,7 +56,8 @@ class Output(Node):
         value = Port(AnyValue, "The value to return")
 
     class Params(NodeParams):
-        label: str = Field("", description="A name for this result in the summary (defaults to the node id)")
+        label: str = Field("", description="A name for this result in the app (the summary keys results by node id)")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        ctx.log(f"{params.label or ctx.node_id}: {preview(inputs.value)}")
         return {"value": inputs.value}
