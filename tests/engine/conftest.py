@@ -1,4 +1,4 @@
-"""Engine test helpers: an Engine over the stub nodes with a private cache, and event queries."""
+"""Engine test fixtures: an Engine over the stub nodes with a private cache, and run options."""
 
 from __future__ import annotations
 
@@ -7,26 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flowstudio.engine import ArtifactStore, DeviceInventory, Engine, RunOptions, RunResult
-from flowstudio.engine.events import Event
+from flowstudio.engine import ArtifactStore, DeviceInventory, Engine, RunOptions
 from tests.stubs import stub_registry
-
-
-def statuses(result: RunResult) -> dict[str, str]:
-    return {node_id: info["status"] for node_id, info in result.summary["nodes"].items()}
-
-
-def ran(events: list[Event]) -> set[str]:
-    """Nodes that were executed (started), from the events."""
-    return {e.node for e in events if e.kind == "node_started"}
-
-
-def cached(events: list[Event]) -> set[str]:
-    return {e.node for e in events if e.kind == "node_cached"}
-
-
-def of_kind(events: list[Event], kind: str) -> list[Event]:
-    return [e for e in events if e.kind == kind]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from flowstudio.engine import ArtifactStore, Engine
-from tests.engine.conftest import cached, ran, statuses
+from tests.engine.helpers import cached, ran, statuses
 from tests.stubs import make_flow
 
 NODES = ["c1", "c2", "add", "echo", "m", "t"]

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from flowstudio.engine import Engine
-from tests.engine.conftest import cached, of_kind, ran, statuses
+from tests.engine.helpers import cached, of_kind, ran, statuses
 from tests.stubs import make_flow
 
 

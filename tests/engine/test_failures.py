@@ -9,7 +9,7 @@ import pytest
 
 from flowstudio.engine import Engine
 from flowstudio.engine.events import event_from_dict
-from tests.engine.conftest import of_kind, statuses
+from tests.engine.helpers import of_kind, statuses
 from tests.stubs import make_flow
 
 

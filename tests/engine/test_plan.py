@@ -11,7 +11,7 @@ from flowstudio.core.ports import Text
 from flowstudio.core.registry import NodeRegistry
 from flowstudio.engine import DeviceInventory, Engine, FlowInvalidError, RunSetupError
 from flowstudio.engine.plan import apply_overrides, parse_value
-from tests.engine.conftest import ran
+from tests.engine.helpers import ran
 from tests.stubs import STUB_TYPES, make_flow
 
 

@@ -11,7 +11,7 @@ from flowstudio.core.node import Resources
 from flowstudio.engine import DeviceInventory, Engine, RunSetupError
 from flowstudio.engine.devices import detect_inventory, parse_nvidia_smi
 from flowstudio.engine.scheduler import ResourcePool, Unschedulable
-from tests.engine.conftest import of_kind
+from tests.engine.helpers import of_kind
 from tests.stubs import make_flow, stub_registry
 
 GPU = Resources(gpus=1, worker=True)

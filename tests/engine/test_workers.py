@@ -9,7 +9,7 @@ import sys
 
 from flowstudio.engine import DeviceInventory, Engine
 from flowstudio.engine.events import EVENT_TYPES, NodeProgress, event_from_dict
-from tests.engine.conftest import of_kind
+from tests.engine.helpers import of_kind
 from tests.stubs import make_flow, stub_registry
 
 
