@@ -86,6 +86,8 @@ class RunResult:
 def worker_env(devices: str, cpu_count: int) -> dict[str, str]:
     env = dict(OFFLINE_ENV)
     env["CUDA_VISIBLE_DEVICES"] = devices
+    # nvidia-smi numbers GPUs in PCI bus order; CUDA's default order is "fastest first". Make them agree.
+    env["CUDA_DEVICE_ORDER"] = os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     if "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(max(1, cpu_count - 1))
     env.setdefault("TOKENIZERS_PARALLELISM", os.environ.get("TOKENIZERS_PARALLELISM", "false"))
