@@ -12,11 +12,17 @@ from . import canvas_style as cs
 from .node_item import NodeItem
 
 
-def bezier(p1: QPointF, p2: QPointF) -> QPainterPath:
-    """The curve between two port anchors: leaves the output to the right, enters the input from the left."""
+def control_points(p1: QPointF, p2: QPointF) -> tuple[QPointF, QPointF]:
+    """Leave the output to the right, enter the input from the left."""
     dx = max(abs(p2.x() - p1.x()) * 0.5, 40.0)
+    return QPointF(p1.x() + dx, p1.y()), QPointF(p2.x() - dx, p2.y())
+
+
+def bezier(p1: QPointF, p2: QPointF) -> QPainterPath:
+    """The curve between two port anchors."""
+    c1, c2 = control_points(p1, p2)
     path = QPainterPath(p1)
-    path.cubicTo(QPointF(p1.x() + dx, p1.y()), QPointF(p2.x() - dx, p2.y()), p2)
+    path.cubicTo(c1, c2, p2)
     return path
 
 
@@ -30,6 +36,8 @@ class _CurveItem(QGraphicsItem):
         self._path = QPainterPath()
         self._bounds = QRectF()
         self._shape: QPainterPath | None = None
+        self._ends = (QPointF(), QPointF())
+        self._polyline: list[QLineF] | None = None
         self.color = QColor("#9e9e9e")
         self.dashed = False
         self.set_style(self.color, False)
@@ -48,16 +56,29 @@ class _CurveItem(QGraphicsItem):
     def set_points(self, p1: QPointF, p2: QPointF) -> None:
         self.prepareGeometryChange()
         self._path = bezier(p1, p2)
+        self._ends = (p1, p2)
         self._bounds = self._path.controlPointRect().adjusted(-6, -6, 6, 6)
         self._shape = None
+        self._polyline: list[QLineF] | None = None
 
     def path(self) -> QPainterPath:
         return self._path
 
-    def polyline(self, segments: int = 4) -> list[QLineF]:
-        """The curve as a few straight segments (for far-away drawing)."""
-        points = [self._path.pointAtPercent(i / segments) for i in range(segments + 1)]
-        return [QLineF(a, b) for a, b in zip(points, points[1:], strict=False)]
+    def polyline(self) -> list[QLineF]:
+        """The curve as four straight segments (for far-away drawing), evaluated directly and kept."""
+        if self._polyline is None:
+            p1, p2 = self._ends
+            c1, c2 = control_points(p1, p2)
+            xs = (p1.x(), c1.x(), c2.x(), p2.x())
+            ys = (p1.y(), c1.y(), c2.y(), p2.y())
+            points = []
+            for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+                u = 1.0 - t
+                w = (u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t)
+                points.append(QPointF(sum(a * b for a, b in zip(w, xs, strict=True)),
+                                      sum(a * b for a, b in zip(w, ys, strict=True))))
+            self._polyline = [QLineF(a, b) for a, b in zip(points, points[1:], strict=False)]
+        return self._polyline
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
         return self._bounds

@@ -12,7 +12,17 @@ from functools import lru_cache
 
 import qtawesome as qta
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QIcon, QPainter, QPainterPath
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFontMetricsF,
+    QIcon,
+    QPainter,
+    QPainterPath,
+    QPixmap,
+    QStaticText,
+    QTransform,
+)
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from flowstudio.core.flow import NodeSpec
@@ -24,6 +34,25 @@ from .port_item import PortInfo, PortItem
 MAX_PARAM_ROWS = 4
 _LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
 _RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
+
+
+def _static(text: str, font) -> QStaticText:
+    st = QStaticText(text)
+    st.setTextFormat(Qt.TextFormat.PlainText)
+    st.setPerformanceHint(QStaticText.PerformanceHint.AggressiveCaching)
+    st.prepare(QTransform(), font)
+    return st
+
+
+_ICON_PX = 48  # icons are rasterised once at this size and scaled down (crisp up to 3x zoom)
+_ICON_RECT = QRectF(8, 6, 16, 16)
+_ICON_SOURCE = QRectF(0, 0, _ICON_PX, _ICON_PX)
+_BADGE_BACK = QColor(0, 0, 0, 70)
+
+
+@lru_cache(maxsize=256)
+def icon_pixmap(name: str, color: str) -> QPixmap:
+    return node_icon(name, color).pixmap(_ICON_PX, _ICON_PX)
 
 
 @lru_cache(maxsize=256)
@@ -137,6 +166,7 @@ class NodeItem(QGraphicsItem):
         self._out_labels = [fm.elidedText(p.name, Qt.TextElideMode.ElideRight, half) for p in self.outputs]
         self._param_labels = [(n, fm.elidedText(v, Qt.TextElideMode.ElideRight, self.width - 24.0
                                                  - fm.horizontalAdvance(n) - 8.0)) for n, v in self.params]
+        self._prepare_texts(title_fm, fm)
         body = QPainterPath()
         body.addRoundedRect(self._rect, cs.CORNER_RADIUS, cs.CORNER_RADIUS)
         top = QPainterPath()
@@ -147,6 +177,30 @@ class NodeItem(QGraphicsItem):
             if item.scene() is not None:
                 item.scene().removeItem(item)
         self.ports = {(p.name, p.is_input): PortItem(self, p) for p in (*self.inputs, *self.outputs)}
+
+    def _prepare_texts(self, title_fm: QFontMetricsF, fm: QFontMetricsF) -> None:
+        """Lay out every label once as QStaticText (drawn about twice as fast as drawText)."""
+        title_font, port_font = cs.font("title"), cs.font("port")
+        self._title_text = (QPointF(30.0, (cs.TITLE_HEIGHT - title_fm.height()) / 2),
+                            _static(self._title, title_font))
+        half = fm.height() / 2
+        texts = []
+        for port, label in zip(self.inputs, self._in_labels, strict=True):
+            texts.append((QPointF(12.0, port.local.y() - half), _static(label, port_font), port.known))
+        for port, label in zip(self.outputs, self._out_labels, strict=True):
+            x = self.width - 12.0 - fm.horizontalAdvance(label)
+            texts.append((QPointF(x, port.local.y() - half), _static(label, port_font), port.known))
+        self._port_texts = texts
+        params = []
+        row = cs.ROW_HEIGHT * 0.8
+        y = self._params_top + (row - fm.height()) / 2
+        for name, value in self._param_labels:
+            params.append((QPointF(12.0, y), _static(name, port_font)))
+            params.append((QPointF(self.width - 12.0 - fm.horizontalAdvance(value), y), _static(value, port_font)))
+            y += row
+        self._param_texts = params
+        self._missing_text = (QPointF(12.0, self.height - cs.ROW_HEIGHT - 4 + (cs.ROW_HEIGHT - fm.height()) / 2),
+                              _static(f"{self.type_id}: not installed", port_font))
 
     # -- queries
 
@@ -225,44 +279,38 @@ class NodeItem(QGraphicsItem):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.setPen(border)
         painter.drawRoundedRect(self._rect, cs.CORNER_RADIUS, cs.CORNER_RADIUS)
-        # header: icon, title, badge
-        node_icon(self.icon_name, "#ffffff").paint(painter, QRectF(8, 6, 16, 16).toRect())
+        # header: icon, title, badge (text and icons prepared in _layout, not per paint)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawPixmap(_ICON_RECT, icon_pixmap(self.icon_name, "#ffffff"), _ICON_SOURCE)
         painter.setFont(cs.font("title"))
         painter.setPen(cs.color("#ffffff"))
-        painter.drawText(QRectF(30, 0, self.width - 56, cs.TITLE_HEIGHT),
-                         _LEFT, self._title)
+        painter.drawStaticText(*self._title_text)
         if self.status:
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(0, 0, 0, 70))
+            painter.setBrush(_BADGE_BACK)
             painter.drawEllipse(QPointF(self.width - 15, cs.TITLE_HEIGHT / 2), 10, 10)
-            node_icon(cs.STATUS_ICONS.get(self.status, "mdi6.help-circle"),
-                      cs.STATUS_COLORS.get(self.status, "#9e9e9e")).paint(
-                painter, QRectF(self.width - 24, 5, 18, 18).toRect())
+            badge = icon_pixmap(cs.STATUS_ICONS.get(self.status, "mdi6.help-circle"),
+                                cs.STATUS_COLORS.get(self.status, "#9e9e9e"))
+            painter.drawPixmap(QRectF(self.width - 24, 5, 18, 18), badge, _ICON_SOURCE)
         # ports and their names
         painter.setFont(cs.font("port"))
-        for i, port in enumerate(self.inputs):
+        for port in (*self.inputs, *self.outputs):
             self._paint_port(painter, port, pal)
-            painter.setPen(cs.color(pal.port_text if port.known else pal.missing))
-            painter.drawText(QRectF(12, port.local.y() - 9, self.width / 2, 18),
-                             _LEFT, self._in_labels[i])
-        for i, port in enumerate(self.outputs):
-            self._paint_port(painter, port, pal)
-            painter.setPen(cs.color(pal.port_text if port.known else pal.missing))
-            painter.drawText(QRectF(self.width / 2 - 12, port.local.y() - 9, self.width / 2, 18),
-                             _RIGHT, self._out_labels[i])
+        painter.setPen(cs.color(pal.port_text))
+        for pos, text, known in self._port_texts:
+            if known:
+                painter.drawStaticText(pos, text)
+        painter.setPen(cs.color(pal.missing))
+        for pos, text, known in self._port_texts:
+            if not known:
+                painter.drawStaticText(pos, text)
         # params (read-only summary; the inspector edits them)
         painter.setPen(cs.color(pal.muted_text))
-        y = self._params_top
-        for name, value in self._param_labels:
-            rect = QRectF(12, y, self.width - 24, cs.ROW_HEIGHT * 0.8)
-            painter.drawText(rect, _LEFT, name)
-            painter.drawText(rect, _RIGHT, value)
-            y += cs.ROW_HEIGHT * 0.8
+        for pos, text in self._param_texts:
+            painter.drawStaticText(pos, text)
         if self.missing:
             painter.setPen(cs.color(pal.missing))
-            painter.drawText(QRectF(12, self.height - cs.ROW_HEIGHT - 4, self.width - 24, cs.ROW_HEIGHT),
-                             _LEFT,
-                             f"{self.type_id}: not installed")
+            painter.drawStaticText(*self._missing_text)
 
     def _paint_port(self, painter: QPainter, port: PortInfo, pal: cs.CanvasPalette) -> None:
         c = cs.color(port.type.color) if port.known else cs.color(pal.missing)
