@@ -17,13 +17,14 @@ checkpoint produces the same parameters as one that never stopped.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flowstudio.core.errors import RunCancelled
+from flowstudio.core.errors import NodeRunError, RunCancelled
 
 from . import _ppo_core as core
 from . import _ppo_rollout as rollout
@@ -200,6 +201,9 @@ class PPOTrainer:
                 ref_logprobs = self._ref_logprobs(*args)
                 values = self.value.response_values(p_ids, p_mask, responses, mask)
                 raw_scores = self.score_fn(p_ids, p_mask, responses, mask).float()
+                if not bool(torch.isfinite(raw_scores).all()):
+                    raise NodeRunError(f"the reward model returned a non-finite score at update {self.update + 1}",
+                                       field="reward_model", hint="check the reward model (train.reward's metrics)")
                 has_eos = rollout.contains_eos(responses, mask, self.eos_id)
                 scores = raw_scores - cfg.missing_eos_penalty * (~has_eos).float()
                 parts.append(dict(prompt_ids=p_ids, prompt_mask=p_mask, responses=responses, mask=mask,
@@ -251,6 +255,11 @@ class PPOTrainer:
                 for u in range(0, len(mb), cfg.micro_batch_size):
                     idx = mb[u : u + cfg.micro_batch_size]
                     loss, s = self._micro_loss(ro, idx, advantages, returns)
+                    if not math.isfinite(s["policy_loss"]) or not math.isfinite(s["value_loss"]):
+                        raise NodeRunError(
+                            f"the PPO loss became {s['policy_loss']} (value loss {s['value_loss']}) at update "
+                            f"{self.update + 1}", field="learning_rate",
+                            hint="lower learning_rate, keep max_grad_norm on, or raise kl_coef")
                     (loss / accum).backward()
                     for k, v in s.items():
                         stats[k].append(v)

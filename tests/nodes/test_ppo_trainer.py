@@ -237,3 +237,29 @@ def test_a_stop_during_the_rollout_checkpoints_the_state_before_that_update(tmp_
     resumed.train()
     for a, b in zip(straight.policy.parameters(), resumed.policy.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_broken_reward_or_a_diverging_loss_stops_with_a_clear_error() -> None:
+    from flowstudio.core.errors import NodeRunError
+
+    policy = tiny_policy()
+    cfg = PPOConfig(updates=1, batch_size=4, mini_batch_size=4, micro_batch_size=4, ppo_epochs=1,
+                    response_length=4)
+
+    def nan_reward(p: torch.Tensor, pm: torch.Tensor, r: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return torch.full((r.shape[0],), float("nan"))
+
+    trainer = PPOTrainer(cfg, policy, tiny_value(), nan_reward, random_prompts(4), eos_id=EOS, pad_id=PAD,
+                         reference=frozen_copy(policy))
+    with pytest.raises(NodeRunError) as err:
+        trainer.step()
+    assert err.value.field == "reward_model"
+
+    value = tiny_value()
+    with torch.no_grad():
+        value.score.weight.fill_(float("inf"))
+    trainer = PPOTrainer(cfg, policy, value, target_share, random_prompts(4), eos_id=EOS, pad_id=PAD,
+                         reference=frozen_copy(policy))
+    with pytest.raises(NodeRunError, match="PPO loss became") as err:
+        trainer.step()
+    assert err.value.field == "learning_rate"
