@@ -27,7 +27,7 @@ from .inspector import Inspector
 from .palette import NodePalette
 from .problems_panel import ProblemsPanel
 from .prompts import Prompts
-from .recent_files import add_recent_file, recent_files
+from .recent_files import add_recent_file, clear_recent_files, recent_files
 from .recovery import Autosaver, RecoveryEntry, pending_recoveries
 from .settings import app_settings
 from .start_page import StartPage, TemplateGallery
@@ -294,6 +294,13 @@ class MainWindow(QMainWindow):
             action.setToolTip(str(path))
         if not paths:
             self.recent_menu.addAction("No recent flows").setEnabled(False)
+            return
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear Recent Flows", self._clear_recent)
+
+    def _clear_recent(self) -> None:
+        clear_recent_files()
+        self.start_page.set_recent([])
 
     # -- flow files dropped from the file manager
 

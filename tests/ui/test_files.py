@@ -103,10 +103,13 @@ def test_recent_files_menu(window, tmp_path):
     window.open_path(path)
     window.close_flow()
     window.fill_recent_menu()
-    names = [a.text() for a in window.recent_menu.actions()]
-    assert names == ["adder.flow.json"]
+    names = [a.text() for a in window.recent_menu.actions() if not a.isSeparator()]
+    assert names == ["adder.flow.json", "Clear Recent Flows"]
     window.recent_menu.actions()[0].trigger()
     assert window.doc.path == path
+    window.fill_recent_menu()
+    window.recent_menu.actions()[-1].trigger()
+    assert recent_files() == []
 
 
 def test_a_broken_file_is_reported_not_opened(window, tmp_path):

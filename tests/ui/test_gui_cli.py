@@ -47,3 +47,12 @@ def test_without_a_display_the_app_says_how_to_render_instead(tmp_path):
     result = _gui(home=tmp_path)
     assert result.returncode == 1
     assert "--screenshot" in result.stderr
+
+
+def test_hidpi_screenshot_has_twice_the_pixels(tmp_path, qapp, monkeypatch):
+    monkeypatch.setenv("QT_SCALE_FACTOR", "2")
+    out = tmp_path / "hidpi.png"
+    result = _gui("templates/hello.flow.json", "--screenshot", str(out), "--size", "1000x700", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (2000, 1400)

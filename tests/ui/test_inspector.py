@@ -205,3 +205,18 @@ def test_enter_in_the_title_returns_to_the_canvas(window, qtbot):
     qtbot.keyClicks(title, "Trainer")
     qtbot.keyClick(title, Qt.Key.Key_Return)
     assert window.canvas.hasFocus()
+
+
+def test_hub_cache_is_found_the_way_huggingface_hub_finds_it(tmp_path, monkeypatch):
+    from flowstudio.ui.model_picker import cached_hub_models, hub_cache_dir
+
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert hub_cache_dir() == tmp_path / "hf" / "hub"
+    (tmp_path / "hf" / "hub" / "models--org--ready" / "snapshots" / "123").mkdir(parents=True)
+    (tmp_path / "hf" / "hub" / "models--org--partial" / "blobs").mkdir(parents=True)  # no snapshot yet
+    (tmp_path / "hf" / "hub" / "datasets--org--data" / "snapshots" / "1").mkdir(parents=True)
+    assert cached_hub_models() == ["org/ready"]
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
+    assert cached_hub_models() == []

@@ -86,3 +86,14 @@ def test_drag_from_the_palette_creates_the_node_where_it_is_dropped(window):
     assert node.type == "stub.add"
     assert abs(node.position[0] - expected.x()) < 1 and abs(node.position[1] - expected.y()) < 1
     assert window.controller.undo_stack.count() == 1
+
+
+def test_arrow_keys_move_through_the_matches(window, qtbot):
+    window.new_flow()
+    search = window.palette.search
+    qtbot.keyClicks(search, "stub")  # only the stub types have "stub" in their ids
+    matches = window.palette.visible_types()
+    assert len(matches) > 2
+    qtbot.keyClick(search, Qt.Key.Key_Down)
+    qtbot.keyClick(search, Qt.Key.Key_Return)
+    assert [n.type for n in window.doc.flow.nodes] == [matches[1]]
