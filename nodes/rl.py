@@ -31,7 +31,7 @@ class PPO(Node):
         "Metrics every update: objective/kl, objective/scores, objective/rlhf_reward, policy/clipfrac, ... "
         "Stopping saves a checkpoint; resuming the run continues from it."
     )
-    resources = Resources(gpus=1, worker=True, memory_gb=2.0)
+    resources = Resources(gpus=1, worker=True, memory_gb=4.0)  # policy, reference, reward, value + optimizer
 
     class Inputs(Ports):
         model = Port(Model, "The policy to train (the SFT model)")
