@@ -174,3 +174,28 @@ def test_cache_info_and_clear(cli_env, tmp_path: Path) -> None:
     cleared = flowstudio(["cache", "clear"], cli_env)
     assert cleared.returncode == 0 and "freed" in cleared.stdout
     assert json.loads(flowstudio(["cache", "info", "--json"], cli_env).stdout)["entries"] == 0
+
+
+def test_second_sigint_kills_the_workers_at_once(cli_env, tmp_path: Path) -> None:
+    path = write(make_flow([("slow", "stub.busy", {"sleep": 60})], []), tmp_path / "slow.flow.json")
+    proc = subprocess.Popen([sys.executable, "-m", "flowstudio", "run", str(path), "--json"], env=cli_env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            if line.startswith("▶ slow"):
+                seen.set()
+
+    threading.Thread(target=read_stderr, daemon=True).start()
+    assert seen.wait(60)
+    t0 = time.time()
+    proc.send_signal(signal.SIGINT)  # stop cleanly: the node ignores it and sleeps on
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)  # kill at once
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    proc.wait(timeout=30)
+    assert time.time() - t0 < 20
+    assert proc.returncode == 130
+    summary = json.loads(out)
+    assert summary["nodes"]["slow"]["status"] == "cancelled"
