@@ -12,7 +12,6 @@ from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{\{\{\{|\{\{\s*([^{}]*?)\s*\}\}")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED = frozenset({"model", "tools"})  # names of fixed ports on nodes that take variables
 
 
 def placeholders(template: str) -> list[str]:

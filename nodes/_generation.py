@@ -245,6 +245,15 @@ def generate(loaded: LoadedModel, prompt_text: str, sampling: Sampling, *, chat:
     encoded = tok(prompt_text, return_tensors="pt", add_special_tokens=not chat)
     input_ids = encoded["input_ids"].to(model.device)
     attention = encoded["attention_mask"].to(model.device)
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    max_new = sampling.max_new_tokens
+    if isinstance(limit, int) and limit > 0:
+        room = limit - int(input_ids.shape[1])
+        if room <= 0:
+            raise NodeRunError(f"the prompt is {input_ids.shape[1]} tokens, but the model reads at most {limit}",
+                               field="prompt", hint="shorten the prompt (or the conversation), or use a model "
+                                                    "with a longer context")
+        max_new = min(max_new, room)
     streamer = _Streamer(tok, sampling.stop, on_text, started)
     was_cancelled = [False]
 
@@ -260,7 +269,7 @@ def generate(loaded: LoadedModel, prompt_text: str, sampling: Sampling, *, chat:
     with torch.inference_mode():
         output = model.generate(input_ids=input_ids, attention_mask=attention, streamer=streamer,
                                 stopping_criteria=StoppingCriteriaList([_Stop()]),
-                                **generation_kwargs(loaded, sampling))
+                                **{**generation_kwargs(loaded, sampling), "max_new_tokens": max_new})
     streamer.end()
     finished = time.perf_counter()
     new_ids = output[0, input_ids.shape[1]:].tolist()
@@ -268,7 +277,7 @@ def generate(loaded: LoadedModel, prompt_text: str, sampling: Sampling, *, chat:
         reason = "cancelled"
     elif streamer.stopped:
         reason = "stop"
-    elif len(new_ids) >= sampling.max_new_tokens:
+    elif len(new_ids) >= max_new:
         reason = "length"
     else:
         reason = "eos"

@@ -120,3 +120,29 @@ def test_second_engine_run_finds_the_model_warm_in_its_worker(tmp_path) -> None:
         assert isinstance(result.summary["outputs"]["out"], str)
     finally:
         engine.close()
+
+
+def test_stop_request_ends_generation_within_a_token(make_ctx, tiny_llama) -> None:
+    from flowstudio.core.errors import RunCancelled
+
+    events: list[dict] = []
+    ctx = make_ctx("gen", events=events)
+
+    def sink(event: dict) -> None:
+        events.append(event)
+        if event["event"] == "stream":
+            ctx.cancel_event.set()
+
+    ctx.sink = sink
+    with pytest.raises(RunCancelled, match="stopped after"):
+        Generate().run(ctx, PortValues({"model": tiny_llama, "prompt": "Go"}),
+                       Generate.Params(max_new_tokens=400, temperature=1.0, seed=1))
+    assert len([e for e in events if e["event"] == "stream"]) <= 3
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error(make_ctx, tiny_llama) -> None:
+    from flowstudio.core.errors import NodeRunError
+
+    with pytest.raises(NodeRunError) as err:
+        generate(make_ctx, tiny_llama, "word " * 2000, max_new_tokens=4)
+    assert err.value.field == "prompt" and "at most 512" in str(err.value)
