@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QSize
 from PySide6.QtGui import QColor
+from shiboken6 import isValid
 
 from flowstudio.core.edits import AddNode, Disconnect
 from flowstudio.core.flow import EdgeSpec
@@ -169,11 +170,15 @@ class ConnectionGesture:
         state, self.state = self.state, None
         if state is None:
             return None
+        # items may have gone meanwhile (an undo, a new document): touch only live ones
         for port in state.marked:
-            port.set_state("normal")
+            if isValid(port) and isValid(port.node_item):
+                port.set_state("normal")
         for node in state.dimmed:
-            node.set_dimmed(False)
-        self.scene.removeItem(state.curve)
+            if isValid(node):
+                node.set_dimmed(False)
+        if isValid(state.curve) and state.curve.scene() is not None:
+            self.scene.removeItem(state.curve)
         if state.detached is not None:
             edge_item = self.scene.edges.get(state.detached)
             if edge_item is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtWidgets import QGraphicsItem, QRubberBand
+from shiboken6 import isValid
 
 from flowstudio.core.edits import Batch, MoveNodes, UpdateGroup
 
@@ -114,6 +115,9 @@ class CanvasInteraction:
             self.connection.end()
         self._rubber.hide()
         self.mode = None
+        self._click_item = None
+        self._group = None
+        self._hover_port = None
 
     # ------------------------------------------------------------------------------------ press
 
@@ -213,7 +217,7 @@ class CanvasInteraction:
         port = item if isinstance(item, PortItem) else None
         if port is self._hover_port:
             return
-        if self._hover_port is not None and self._hover_port.scene() is not None \
+        if self._hover_port is not None and isValid(self._hover_port) and self._hover_port.scene() is not None \
                 and self._hover_port.info.state == "hover":
             self._hover_port.set_state("normal")
         if port is not None and port.info.state == "normal":
@@ -274,6 +278,8 @@ class CanvasInteraction:
         mode, self.mode = self.mode, None
         if mode is None:
             return False
+        if self._click_item is not None and not isValid(self._click_item):
+            self._click_item = None
         pos = event.position().toPoint()
         if mode == "pan":
             self.view.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self.space_held

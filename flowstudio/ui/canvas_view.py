@@ -493,6 +493,7 @@ class CanvasView(QGraphicsView):
         self.viewport().update()
 
     def _on_document_replaced(self) -> None:
+        self.interaction.cancel()
         self._last_selection = []
         self._paste_count = 0
         QTimer.singleShot(0, self.frame_all)

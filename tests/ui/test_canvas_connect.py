@@ -134,3 +134,27 @@ def test_edges_can_be_selected_and_deleted(make_canvas):
     cv.key(Qt.Key.Key_Delete)
     assert cv.edges() == set()
     assert [n.id for n in cv.doc.flow.nodes] == ["c", "c2", "a", "s", "score", "e"]
+
+
+def test_a_new_document_or_an_undo_during_a_drag_does_not_break_the_canvas(make_canvas):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    cv = make_canvas(_doc([("c.value", "a.a")]))
+    start = cv.port_pos("c2", "value", False)
+    QTest.mousePress(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(cv.vp, start + QPoint(30, 30))
+    cv.view.controller.set_document(_doc())  # e.g. File > Open while dragging
+    QTest.mouseMove(cv.vp, start + QPoint(60, 30))
+    QTest.mouseRelease(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(60, 30))
+    assert cv.edges() == set()
+    cv.drag(cv.port_pos("c", "value", False), cv.port_pos("a", "a", True))
+    assert cv.edges() == {("c.value", "a.a")}
+    # a node removed by undo in the middle of dragging it
+    start = cv.node_pos("c2")
+    QTest.mousePress(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(cv.vp, start + QPoint(30, 30))
+    cv.view.controller.push(cv.doc.remove_nodes_edit(["c2"]))
+    QTest.mouseMove(cv.vp, start + QPoint(60, 30))
+    QTest.mouseRelease(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(60, 30))
+    assert "c2" not in cv.view.canvas_scene.nodes
