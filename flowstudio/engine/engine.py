@@ -115,6 +115,7 @@ class Engine:
         self._workers_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._cancel_request = 0  # 0 none, 1 stop cleanly, 2 kill at once
+        self._run_thread: int | None = None
         _LIVE_ENGINES.add(self)
 
     # ----------------------------------------------------------------------------------------- runs
@@ -164,6 +165,7 @@ class Engine:
             raise FlowStudioError("this engine is already running a flow; wait for it or use another Engine")
         try:
             self._cancel_request = 0
+            self._run_thread = threading.get_ident()
             self._drain_inbox()
             rundir = RunDir(options.run_dir or new_run_dir(flow.name))
             prior = rundir.read_node_results() if resumed else {}
@@ -198,6 +200,7 @@ class Engine:
             return RunResult(summary, events, rundir.path)
         finally:
             self._cancel_request = 0
+            self._run_thread = None
             self._run_lock.release()
 
     def _summary(self, loop: RunLoop, status: str, seconds: float, rundir: RunDir, run_id: str, started: float,
@@ -293,8 +296,13 @@ class Engine:
         with self._workers_lock:
             return [w.pid for w in self._workers if w.alive and w.pid is not None]
 
-    def close(self) -> None:
-        """Stop every worker process (idle ones exit, busy ones are killed)."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop every worker process (idle ones exit, busy ones are killed). A run in progress in another
+        thread is stopped at once first (its nodes end `cancelled`)."""
+        if self._run_lock.locked():
+            self.cancel(force=True)
+            if self._run_thread != threading.get_ident() and self._run_lock.acquire(timeout=timeout):
+                self._run_lock.release()
         with self._workers_lock:
             workers, self._workers = self._workers, []
         for w in workers:

@@ -106,3 +106,17 @@ def test_second_cancel_kills_the_worker_at_once(engine: Engine, run_opts) -> Non
     assert not thread.is_alive()
     assert statuses(results[0]) == {"slow": "cancelled"}
     assert engine.worker_pids == []
+
+
+def test_close_during_a_run_stops_it(engine: Engine, run_opts) -> None:
+    flow = make_flow([("slow", "stub.busy", {"sleep": 30})], [])
+    started = threading.Event()
+    results = []
+    thread = threading.Thread(target=lambda: results.append(engine.run(
+        flow, options=run_opts(), listeners=[lambda e: started.set() if e.kind == "node_started" else None])))
+    thread.start()
+    assert started.wait(30)
+    engine.close()  # e.g. the app quits while a run is going
+    thread.join(15)
+    assert not thread.is_alive()
+    assert statuses(results[0]) == {"slow": "cancelled"} and engine.worker_pids == []
