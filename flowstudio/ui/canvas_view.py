@@ -13,10 +13,12 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, S
 from PySide6.QtGui import QKeyEvent, QPainter, QTransform
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
-from flowstudio.core.edits import AddGroup, AddNode, Batch, Disconnect, Edit, MoveNodes, RemoveGroup
-from flowstudio.core.flow import GroupSpec
+from flowstudio.core.edits import (
+    Edit,
+)
 
-from . import canvas_clipboard, layout
+from . import canvas_actions as actions
+from . import canvas_clipboard
 from . import canvas_style as cs
 from .canvas_interaction import NUDGE, CanvasInteraction
 from .canvas_overview import OVERVIEW_ZOOM
@@ -68,7 +70,7 @@ class CanvasView(QGraphicsView):
         self.interaction = CanvasInteraction(self)
         self._selection_batch = 0
         self._last_selection: list[str] = []
-        self._paste_count = 0
+        self.paste_count = 0
         self._scene.selectionChanged.connect(self._on_scene_selection)
         controller.documentReplaced.connect(self._on_document_replaced)
         cs.theme_signals().themeChanged.connect(self._on_theme)
@@ -224,113 +226,28 @@ class CanvasView(QGraphicsView):
 
     def add_node(self, type_id: str, scene_pos: QPointF) -> str | None:
         """Add a node of `type_id` with its top-left corner at `scene_pos` (one undo step); select it."""
-        if self.doc.registry.find(type_id) is None:
-            self.statusMessage.emit(f"node type {type_id!r} is not installed")
-            return None
-        spec = self.doc.make_node(type_id, (round(scene_pos.x(), 1), round(scene_pos.y(), 1)))
-        cls = self.doc.registry.find(type_id)
-        if not self.push(AddNode(spec, label=f"Add {cls.title or type_id}")):
-            return None
-        self.select_nodes([spec.id])
-        return spec.id
+        return actions.add_node(self, type_id, scene_pos)
 
     def delete_selected(self) -> None:
-        """Delete the selected nodes, edges and frames as one undo step."""
-        node_ids = set(self.selected_node_ids())
-        edits: list[Edit] = []
-        for edge in self.selected_edges():
-            if edge.spec.source_node not in node_ids and edge.spec.target_node not in node_ids:
-                edits.append(Disconnect(edge.spec))
-        if node_ids:
-            removal = self.doc.remove_nodes_edit(node_ids)
-            edits.extend(removal.edits if isinstance(removal, Batch) else [removal])
-        edits.extend(RemoveGroup(g.group_id) for g in self.selected_groups())
-        if not edits:
-            return
-        parts = []
-        if node_ids:
-            parts.append(f"{len(node_ids)} node{'s' if len(node_ids) != 1 else ''}")
-        if len(edits) - len(node_ids) > 0:
-            parts.append("connections/frames" if node_ids else "selection")
-        self.push(Batch(edits, label="Delete " + " and ".join(parts)))
+        actions.delete_selected(self)
 
     def copy(self) -> None:
-        canvas_clipboard.copy_nodes(self.doc, self.selected_node_ids())
+        actions.copy(self)
 
     def cut(self) -> None:
-        ids = self.selected_node_ids()
-        if ids:
-            canvas_clipboard.copy_nodes(self.doc, ids)
-            removal = self.doc.remove_nodes_edit(ids)
-            removal.label = f"Cut {len(ids)} node{'s' if len(ids) != 1 else ''}"
-            self.push(removal)
+        actions.cut(self)
 
     def paste(self) -> None:
-        """Paste the clipboard's flow JSON: at the cursor when it is over the canvas, else offset."""
-        fragment = canvas_clipboard.clipboard_fragment()
-        if fragment is None or not fragment.nodes:
-            self.statusMessage.emit("the clipboard holds no FlowStudio nodes")
-            return
-        self._paste_fragment(fragment, self._cursor_anchor())
-
-    def _paste_fragment(self, fragment, at: QPointF | None) -> None:
-        if at is not None:
-            left = min(n.position[0] for n in fragment.nodes)
-            top = min(n.position[1] for n in fragment.nodes)
-            offset = (at.x() - left, at.y() - top)
-        else:
-            self._paste_count += 1
-            offset = (40.0 * self._paste_count, 40.0 * self._paste_count)
-        edit, new_ids = canvas_clipboard.paste_edit(self.doc, fragment, offset)
-        if self.push(edit):
-            self.select_nodes(new_ids)
+        actions.paste(self)
 
     def duplicate(self) -> None:
-        ids = self.selected_node_ids()
-        if not ids:
-            return
-        fragment = canvas_clipboard.copy_fragment(self.doc.flow, ids)
-        edit, new_ids = canvas_clipboard.paste_edit(self.doc, fragment, (40.0, 40.0))
-        edit.label = f"Duplicate {len(ids)} node{'s' if len(ids) != 1 else ''}"
-        if self.push(edit):
-            self.select_nodes(new_ids)
+        actions.duplicate(self)
 
     def auto_layout(self) -> None:
-        """Lay out the selection (two or more nodes) or the whole flow, left to right; one undo step."""
-        ids = self.selected_node_ids()
-        scope = set(ids) if len(ids) >= 2 else None
-        sizes = {nid: (item.width, item.height) for nid, item in self._scene.nodes.items()
-                 if scope is None or nid in scope}
-        positions = layout.layered_layout(self.doc.flow, sizes)
-        if not positions:
-            return
-        if scope is not None:  # keep the laid-out block where the selection was
-            rect = self.items_rect(scope)
-            left = min(p[0] for p in positions.values())
-            top = min(p[1] for p in positions.values())
-            positions = {k: (x - left + rect.left(), y - top + rect.top()) for k, (x, y) in positions.items()}
-        current = {n.id: n.position for n in self.doc.flow.nodes}
-        changed = {k: v for k, v in positions.items() if current.get(k) != v}
-        if changed:
-            self.push(MoveNodes(changed, label="Auto-layout"))
-        if scope is None:
-            self.frame_all()
+        actions.auto_layout(self)
 
     def add_group_around_selection(self, title: str = "Frame") -> str | None:
-        ids = self.selected_node_ids()
-        if not ids:
-            self.statusMessage.emit("select the nodes to frame first")
-            return None
-        taken = {g.id for g in self.doc.flow.groups}
-        i = 1
-        while f"frame_{i}" in taken:
-            i += 1
-        rect = self._scene.members_rect(ids)
-        spec = GroupSpec(id=f"frame_{i}", title=title, nodes=ids,
-                         rect=(rect.x(), rect.y(), rect.width(), rect.height()))
-        if self.push(AddGroup(spec)):
-            return spec.id
-        return None
+        return actions.add_group_around_selection(self, title)
 
     def set_node_status(self, node_id: str, status: str | None) -> None:
         self._scene.set_node_status(node_id, status)
@@ -457,7 +374,7 @@ class CanvasView(QGraphicsView):
         elif mime.hasFormat(FRAGMENT_MIME):
             fragment = canvas_clipboard.fragment_from_mime(mime)
             if fragment is not None and fragment.nodes:
-                self._paste_fragment(fragment, scene_pos)
+                actions.paste_fragment(self, fragment, scene_pos)
                 event.acceptProposedAction()
                 return
         event.ignore()
@@ -495,7 +412,7 @@ class CanvasView(QGraphicsView):
     def _on_document_replaced(self) -> None:
         self.interaction.cancel()
         self._last_selection = []
-        self._paste_count = 0
+        self.paste_count = 0
         QTimer.singleShot(0, self.frame_all)
         self.frame_all()
 

@@ -97,3 +97,18 @@ def test_laying_out_a_selection_keeps_other_nodes_still(make_canvas):
     assert doc.flow.node("far").position == (-900.0, 0.0)
     assert doc.flow.node("c").position[0] < doc.flow.node("a").position[0]
     assert min(doc.flow.node("c").position[0], doc.flow.node("a").position[0]) == 0.0
+
+
+def test_frames_are_fitted_around_their_nodes_after_a_layout(make_canvas):
+    doc = stub_document([("c", "stub.const", {}), ("a", "stub.add", {}), ("s", "stub.sum", {})],
+                        [("c.value", "a.a"), ("a.value", "s.values")],
+                        {"c": (900.0, 0.0), "a": (0.0, 600.0), "s": (500.0, 300.0)})
+    cv = make_canvas(doc)
+    cv.view.select_nodes(["c", "a"])
+    cv.view.add_group_around_selection()
+    cv.view.select_nodes([])
+    cv.view.auto_layout()
+    frame = cv.view.canvas_scene.groups[doc.flow.groups[0].id].rect()
+    for node_id in ("c", "a"):
+        assert frame.contains(cv.view.canvas_scene.nodes[node_id].rect_in_scene())
+    assert cv.view.controller.undo_stack.count() == 2
