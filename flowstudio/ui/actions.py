@@ -26,7 +26,7 @@ SK = QKeySequence.StandardKey
 class ActionSpec:
     key: str
     text: str
-    slot: str  # a MainWindow method name
+    slot: str  # a MainWindow method name, or "canvas.<method>" for the canvas view's
     icon: str | None = None
     shortcut: tuple[SK | str, ...] = ()
     tip: str = ""
@@ -46,25 +46,25 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("close_flow", "&Close Flow", "close_flow", None, (SK.Close,), "Close the flow and show the start page"),
     ActionSpec("quit", "&Quit", "close", "mdi6.exit-to-app", (SK.Quit, "Ctrl+Q"), "Quit FlowStudio"),
     # Edit
-    ActionSpec("cut", "Cu&t", "canvas_cut", "mdi6.content-cut", (SK.Cut,), canvas=True),
-    ActionSpec("copy", "&Copy", "canvas_copy", "mdi6.content-copy", (SK.Copy,), canvas=True),
-    ActionSpec("paste", "&Paste", "canvas_paste", "mdi6.content-paste", (SK.Paste,), canvas=True),
-    ActionSpec("duplicate", "D&uplicate", "canvas_duplicate", "mdi6.content-duplicate", ("Ctrl+D",), canvas=True),
-    ActionSpec("delete", "&Delete", "canvas_delete", "mdi6.delete-outline", (SK.Delete, "Backspace"), canvas=True),
-    ActionSpec("select_all", "Select &All", "canvas_select_all", None, (SK.SelectAll,), canvas=True),
+    ActionSpec("cut", "Cu&t", "canvas.cut", "mdi6.content-cut", (SK.Cut,), canvas=True),
+    ActionSpec("copy", "&Copy", "canvas.copy", "mdi6.content-copy", (SK.Copy,), canvas=True),
+    ActionSpec("paste", "&Paste", "canvas.paste", "mdi6.content-paste", (SK.Paste,), canvas=True),
+    ActionSpec("duplicate", "D&uplicate", "canvas.duplicate", "mdi6.content-duplicate", ("Ctrl+D",), canvas=True),
+    ActionSpec("delete", "&Delete", "canvas.delete_selected", "mdi6.delete-outline", (SK.Delete, "Backspace"), canvas=True),
+    ActionSpec("select_all", "Select &All", "canvas.select_all", None, (SK.SelectAll,), canvas=True),
     ActionSpec("quick_add", "&Add Node…", "quick_add", "mdi6.plus-box-outline", ("Tab",),
                "Search for a node and add it at the cursor (Tab on the canvas)", canvas=True),
-    ActionSpec("group", "&Frame Selection in a Comment", "add_group", "mdi6.select-group", ("Ctrl+G",), canvas=True),
+    ActionSpec("group", "&Frame Selection in a Comment", "canvas.add_group_around_selection", "mdi6.select-group", ("Ctrl+G",), canvas=True),
     ActionSpec("rename", "&Rename Node", "rename_node", None, ("F2",), "Edit the selected node's title"),
     ActionSpec("find_node", "Find in &Palette", "focus_palette", "mdi6.magnify", (SK.Find,)),
     # View
-    ActionSpec("frame_all", "Frame &All", "frame_all", "mdi6.fit-to-screen-outline", ("Home",), "Show the whole flow"),
-    ActionSpec("frame_selection", "Frame &Selection", "frame_selection", "mdi6.image-filter-center-focus",
+    ActionSpec("frame_all", "Frame &All", "canvas.frame_all", "mdi6.fit-to-screen-outline", ("Home",), "Show the whole flow"),
+    ActionSpec("frame_selection", "Frame &Selection", "canvas.frame_selection", "mdi6.image-filter-center-focus",
                ("F",), canvas=True),
-    ActionSpec("zoom_in", "Zoom &In", "zoom_in", "mdi6.magnify-plus-outline", (SK.ZoomIn, "Ctrl+="), canvas=True),
-    ActionSpec("zoom_out", "Zoom &Out", "zoom_out", "mdi6.magnify-minus-outline", (SK.ZoomOut,), canvas=True),
-    ActionSpec("reset_zoom", "&Actual Size", "reset_zoom", None, ("Ctrl+0",), canvas=True),
-    ActionSpec("auto_layout", "Auto &Layout", "auto_layout", "mdi6.sitemap-outline", ("Ctrl+L",),
+    ActionSpec("zoom_in", "Zoom &In", "canvas.zoom_in", "mdi6.magnify-plus-outline", (SK.ZoomIn, "Ctrl+="), canvas=True),
+    ActionSpec("zoom_out", "Zoom &Out", "canvas.zoom_out", "mdi6.magnify-minus-outline", (SK.ZoomOut,), canvas=True),
+    ActionSpec("reset_zoom", "&Actual Size", "canvas.reset_zoom", None, ("Ctrl+0",), canvas=True),
+    ActionSpec("auto_layout", "Auto &Layout", "canvas.auto_layout", "mdi6.sitemap-outline", ("Ctrl+L",),
                "Arrange the nodes left to right by their connections"),
     ActionSpec("full_screen", "&Full Screen", "toggle_full_screen", "mdi6.fullscreen", (SK.FullScreen, "F11")),
     # Run (wired to the engine in a later issue; see MainWindow.attach_runner)
@@ -93,6 +93,13 @@ TOOLBAR = ("new", "open", "save", "-", "@undo", "@redo", "-", "quick_add", "auto
            "run", "stop", "validate", "@spacer", "@theme_toggle")
 
 
+def _slot(window: MainWindow, name: str):  # noqa: ANN202 - a zero-argument callable
+    if name.startswith("canvas."):
+        method = name.removeprefix("canvas.")
+        return lambda _checked=False: getattr(window.canvas, method)()
+    return lambda _checked=False: getattr(window, name)()
+
+
 def _key_sequences(keys: tuple[SK | str, ...]) -> list[QKeySequence]:
     """Every platform binding of the standard keys, then the extras, without duplicates."""
     out: list[QKeySequence] = []
@@ -119,7 +126,7 @@ def build_actions(window: MainWindow) -> dict[str, QAction]:
         action.setData(spec.icon)
         if spec.canvas:
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        action.triggered.connect(getattr(window, spec.slot))
+        action.triggered.connect(_slot(window, spec.slot))
         actions[spec.key] = action
     stack = window.controller.undo_stack
     undo = stack.createUndoAction(window, "&Undo")

@@ -370,32 +370,11 @@ class MainWindow(QMainWindow):
         if first:
             self.inspector.focus_field(first)
 
-    # -- action slots (canvas verbs are forwarded)
-
-    def canvas_cut(self) -> None:
-        self.canvas.cut()
-
-    def canvas_copy(self) -> None:
-        self.canvas.copy()
-
-    def canvas_paste(self) -> None:
-        self.canvas.paste()
-
-    def canvas_duplicate(self) -> None:
-        self.canvas.duplicate()
-
-    def canvas_delete(self) -> None:
-        self.canvas.delete_selected()
-
-    def canvas_select_all(self) -> None:
-        self.canvas.select_all()
+    # -- action slots (canvas verbs go straight to the canvas, see actions.py)
 
     def quick_add(self) -> None:
         self.canvas.setFocus()
         self.canvas.open_quick_add()
-
-    def add_group(self) -> None:
-        self.canvas.add_group_around_selection()
 
     def rename_node(self) -> None:
         if self.inspector.node_id:
@@ -407,24 +386,6 @@ class MainWindow(QMainWindow):
         self.docks["palette"].show()
         self.docks["palette"].raise_()
         self.palette.focus_search()
-
-    def frame_all(self) -> None:
-        self.canvas.frame_all()
-
-    def frame_selection(self) -> None:
-        self.canvas.frame_selection()
-
-    def zoom_in(self) -> None:
-        self.canvas.zoom_in()
-
-    def zoom_out(self) -> None:
-        self.canvas.zoom_out()
-
-    def reset_zoom(self) -> None:
-        self.canvas.reset_zoom()
-
-    def auto_layout(self) -> None:
-        self.canvas.auto_layout()
 
     def toggle_full_screen(self) -> None:
         self.showNormal() if self.isFullScreen() else self.showFullScreen()

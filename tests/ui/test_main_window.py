@@ -111,3 +111,19 @@ def test_docs_list_every_shortcut(window):
     text = (Path(__file__).resolve().parents[2] / "docs" / "ui.md").read_text()
     missing = [(name, keys) for name, keys in shortcut_rows(window.actions_) if keys.split(", ")[0] not in text]
     assert missing == []
+
+
+def test_menu_actions_drive_the_canvas(window, tmp_path):
+    window.open_path(support.write_flow(tmp_path / "m.flow.json", [("a", "stub.const", {}), ("b", "stub.add", {})],
+                                        [("a.value", "b.a")]))
+    window.actions_["select_all"].trigger()
+    assert sorted(window.canvas.selected_node_ids()) == ["a", "b"]
+    window.actions_["duplicate"].trigger()
+    assert len(window.doc.flow.nodes) == 4
+    window.actions_["@undo"].trigger()
+    assert len(window.doc.flow.nodes) == 2
+    window.actions_["@redo"].trigger()
+    assert len(window.doc.flow.nodes) == 4
+    window.canvas.select_nodes(["a"])
+    window.actions_["delete"].trigger()
+    assert window.doc.flow.node("a") is None
