@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QRubberBand
 from shiboken6 import isValid
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 DRAG_THRESHOLD = 4  # pixels before a press becomes a drag
 GRID = 20.0  # the minor grid, for snapping (Ctrl while dragging)
 NUDGE = 10.0  # arrow keys move the selection this far (Shift: five times)
+AUTOPAN_EDGE = 28  # pixels from the viewport border where a drag starts scrolling
+AUTOPAN_SPEED = 18.0  # pixels per tick at the very border
 
 
 class CanvasInteraction:
@@ -49,6 +51,10 @@ class CanvasInteraction:
         self._serial = 0
         self._hover_port: PortItem | None = None
         self._toggle_off = False
+        self._snap = False
+        self._autopan = QTimer(view)
+        self._autopan.setInterval(16)
+        self._autopan.timeout.connect(self._autopan_tick)
         view.quick_add.chosen.connect(self.connection.insert_node)
 
     @property
@@ -114,6 +120,7 @@ class CanvasInteraction:
         if self.mode == "connect":
             self.connection.end()
         self._rubber.hide()
+        self._autopan.stop()
         self.mode = None
         self._click_item = None
         self._group = None
@@ -195,11 +202,19 @@ class CanvasInteraction:
             return False
         if not self._dragged and (pos - self._press_view).manhattanLength() >= DRAG_THRESHOLD:
             self._dragged = True
+        self._snap = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
         if self.mode == "pan":
             delta = pos - self._last_view
             self.view.pan_by(delta.x(), delta.y())
-        elif self.mode == "move" and self._dragged:
-            self._drag_nodes(scene_pos, snap=bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier))
+        else:
+            self._step(pos, scene_pos)
+            self._autopan_check(pos)
+        self._last_view = pos
+        return True
+
+    def _step(self, pos: QPoint, scene_pos: QPointF) -> None:
+        if self.mode == "move" and self._dragged:
+            self._drag_nodes(scene_pos, snap=self._snap)
         elif self.mode == "connect":
             self.connection.drag(pos, scene_pos)
         elif self.mode == "rubber":
@@ -208,8 +223,36 @@ class CanvasInteraction:
             self._drag_group(scene_pos)
         elif self.mode == "group_resize" and self._dragged:
             self._resize_group(scene_pos)
-        self._last_view = pos
-        return True
+
+    def _autopan_velocity(self, pos: QPoint) -> tuple[float, float]:
+        """Near the viewport's border a drag scrolls the canvas, faster the closer it gets."""
+        area = self.view.viewport().rect()
+        def axis(v: int, size: int) -> float:
+            if v < AUTOPAN_EDGE:
+                return -AUTOPAN_SPEED * (AUTOPAN_EDGE - v) / AUTOPAN_EDGE
+            if v > size - AUTOPAN_EDGE:
+                return AUTOPAN_SPEED * (v - (size - AUTOPAN_EDGE)) / AUTOPAN_EDGE
+            return 0.0
+        return axis(pos.x(), area.width()), axis(pos.y(), area.height())
+
+    def _autopan_check(self, pos: QPoint) -> None:
+        vx, vy = self._autopan_velocity(pos)
+        if (vx or vy) and self.mode in ("move", "connect", "rubber", "group_move") and self._dragged:
+            if not self._autopan.isActive():
+                self._autopan.start()
+        else:
+            self._autopan.stop()
+
+    def _autopan_tick(self) -> None:
+        if self.mode not in ("move", "connect", "rubber", "group_move"):
+            self._autopan.stop()
+            return
+        vx, vy = self._autopan_velocity(self._last_view)
+        if not (vx or vy):
+            self._autopan.stop()
+            return
+        self.view.pan_by(-vx, -vy)
+        self._step(self._last_view, self.view.mapToScene(self._last_view))
 
     def _hover(self, pos: QPoint) -> None:
         """Ports light up under the idle cursor, so it is clear where a connection can start."""
@@ -266,7 +309,7 @@ class CanvasInteraction:
         self.view.push(UpdateGroup(spec, label="Resize frame"), self._merge_key())
 
     def _drag_rubber(self, pos: QPoint) -> None:
-        rect = QRect(self._press_view, pos).normalized()
+        rect = QRect(self.view.mapFromScene(self._press_scene), pos).normalized()  # the origin stays put if panned
         self._rubber.setGeometry(rect)
         scene_rect = self.view.mapToScene(rect).boundingRect()
         hits = self.nodes_in(scene_rect)
@@ -276,6 +319,7 @@ class CanvasInteraction:
 
     def release(self, event) -> bool:
         mode, self.mode = self.mode, None
+        self._autopan.stop()
         if mode is None:
             return False
         if self._click_item is not None and not isValid(self._click_item):

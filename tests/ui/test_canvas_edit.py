@@ -252,3 +252,20 @@ def test_ports_light_up_under_the_cursor(make_canvas):
     assert port.info.state == "hover"
     QTest.mouseMove(cv.vp, cv.scene_to_view(150, 500))
     assert port.info.state == "normal"
+
+
+def test_dragging_near_the_border_scrolls_the_canvas(make_canvas, qtbot):
+    from PySide6.QtTest import QTest
+
+    cv = make_canvas(_doc())
+    start = cv.node_pos("c")
+    edge = QPoint(cv.vp.width() - 3, start.y())
+    QTest.mousePress(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(cv.vp, start + QPoint(20, 0))
+    QTest.mouseMove(cv.vp, edge)
+    x_at_edge = cv.doc.flow.node("c").position[0]
+    qtbot.wait(150)
+    QTest.mouseRelease(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, edge)
+    assert cv.doc.flow.node("c").position[0] > x_at_edge + 50  # the canvas scrolled and the node followed
+    assert cv.view.controller.undo_stack.count() == 1
+    assert not cv.view.interaction._autopan.isActive()
