@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
         em = self.fontMetrics().height()
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [em * 14, em * 24],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["problems"]], [em * 9], Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["problems"]], [em * 12], Qt.Orientation.Vertical)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

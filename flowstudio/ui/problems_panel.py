@@ -89,8 +89,8 @@ class ProblemsPanel(QWidget):
         if not self.problems:
             self.summary.setText("✓ No problems: the flow can run.")
         else:
-            self.summary.setText(f"{errors} error{'s' if errors != 1 else ''}, "
-                                 f"{warnings} warning{'s' if warnings != 1 else ''}")
+            parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+            self.summary.setText(" · ".join(parts) + ("  — click one to go to it" if errors else ""))
         self.problemsChanged.emit(self.problems)
 
     def item_for(self, predicate: Any) -> QTreeWidgetItem | None:
