@@ -168,3 +168,20 @@ def add_group_around_selection(view: CanvasView, title: str = "Frame") -> str | 
     if view.push(AddGroup(spec)):
         return spec.id
     return None
+
+
+def set_group_color(view: CanvasView, group_id: str, color: str | None) -> None:
+    spec = next((g for g in view.doc.flow.groups if g.id == group_id), None)
+    if spec is not None and spec.color != color:
+        view.push(UpdateGroup(spec.model_copy(update={"color": color}), label="Frame colour"))
+
+
+def fit_group(view: CanvasView, group_id: str) -> None:
+    """Fit a frame around its nodes (one undo step)."""
+    spec = next((g for g in view.doc.flow.groups if g.id == group_id), None)
+    if spec is None or not spec.nodes:
+        return
+    rect = view.canvas_scene.members_rect(spec.nodes)
+    new = (rect.x(), rect.y(), rect.width(), rect.height())
+    if spec.rect != new:
+        view.push(UpdateGroup(spec.model_copy(update={"rect": new}), label="Fit frame"))

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtCore import QPoint, QPointF, QRectF
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QLineEdit, QMenu
 
 from flowstudio.core.edits import SetTitle, UpdateGroup
 
+from . import canvas_actions as actions
 from . import canvas_style as cs
 from .edge_item import EdgeItem
 from .group_item import GroupItem
 from .node_item import NodeItem
+
+FRAME_COLORS = {"Indigo": "#5c6bc0", "Teal": "#26a69a", "Green": "#66bb6a", "Amber": "#ffb300",
+                "Orange": "#ff7043", "Red": "#e53935", "Pink": "#ec407a", "Grey": "#78909c"}
+
+
+def _swatch(value: str) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(QColor(value))
+    return QIcon(pixmap)
+
 
 if TYPE_CHECKING:
     from .canvas_interaction import CanvasInteraction
@@ -33,8 +45,11 @@ class CanvasEditors:
         return self.view.doc
 
     def context_menu(self, event) -> None:
+        self.build_context_menu(event.pos()).exec(event.globalPos())
+
+    def build_context_menu(self, pos: QPoint) -> QMenu:
+        """The right-click menu for what is under `pos` (viewport coordinates)."""
         view = self.view
-        pos = event.pos()
         item = self.interaction.item_at(pos)
         scene_pos = view.mapToScene(pos)
         menu = QMenu(view)
@@ -56,6 +71,11 @@ class CanvasEditors:
         elif isinstance(item, GroupItem) and item.hit_part(scene_pos) == "title":
             view.set_selection([item])
             menu.addAction("Rename frame…", lambda: self.edit_group_title(item))
+            colours = menu.addMenu("Colour")
+            for name, value in FRAME_COLORS.items():
+                action = colours.addAction(name, lambda value=value: actions.set_group_color(view, item.group_id, value))
+                action.setIcon(_swatch(value))
+            menu.addAction("Fit to its nodes", lambda: actions.fit_group(view, item.group_id))
             menu.addAction("Delete frame (keep nodes)", view.delete_selected)
         else:
             menu.addAction("Add node…", lambda: view.open_quick_add(scene_pos))
@@ -64,7 +84,7 @@ class CanvasEditors:
             menu.addAction("Select all", view.select_all)
             menu.addAction("Auto-layout", view.auto_layout)
             menu.addAction("Frame all", view.frame_all)
-        menu.exec(event.globalPos())
+        return menu
 
 
     def _open_editor(self, scene_rect: QRectF, text: str, on_done) -> QLineEdit:

@@ -50,6 +50,7 @@ class CanvasInteraction:
         self._rubber_base: list[QGraphicsItem] = []
         self._serial = 0
         self._hover_port: PortItem | None = None
+        self._hover_edge: EdgeItem | None = None
         self._toggle_off = False
         self._snap = False
         self._autopan = QTimer(view)
@@ -125,6 +126,7 @@ class CanvasInteraction:
         self._click_item = None
         self._group = None
         self._hover_port = None
+        self._hover_edge = None
 
     # ------------------------------------------------------------------------------------ press
 
@@ -257,6 +259,13 @@ class CanvasInteraction:
     def _hover(self, pos: QPoint) -> None:
         """Ports light up under the idle cursor, so it is clear where a connection can start."""
         item = None if self.scene.overview_mode else self.item_at(pos)
+        edge = item if isinstance(item, EdgeItem) else None
+        if edge is not self._hover_edge:
+            if self._hover_edge is not None and isValid(self._hover_edge):
+                self._hover_edge.set_hover(False)
+            if edge is not None:
+                edge.set_hover(True)
+            self._hover_edge = edge
         port = item if isinstance(item, PortItem) else None
         if port is self._hover_port:
             return

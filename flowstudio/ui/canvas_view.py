@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QPainter, QTransform
+from PySide6.QtGui import QKeyEvent, QPainter, QPixmapCache, QTransform
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from flowstudio.core.edits import (
@@ -30,6 +30,7 @@ from .mime import FRAGMENT_MIME, NODE_TYPE_MIME
 from .node_item import NodeItem
 from .quick_add import QuickAddPopup
 
+PIXMAP_CACHE_KB = 96 * 1024
 MIN_ZOOM = 0.08
 MAX_ZOOM = 3.0
 ZOOM_STEP = 1.2
@@ -65,6 +66,8 @@ class CanvasView(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        if QPixmapCache.cacheLimit() < PIXMAP_CACHE_KB:  # node caches and the overview live there
+            QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
         self.setMouseTracking(True)
         self.quick_add = QuickAddPopup(self)
         self.interaction = CanvasInteraction(self)

@@ -40,6 +40,7 @@ class _CurveItem(QGraphicsItem):
         self._polyline: list[QLineF] | None = None
         self.color = QColor("#9e9e9e")
         self.dashed = False
+        self.hover = False
         self.set_style(self.color, False)
 
     def set_style(self, color: QColor, dashed: bool) -> None:
@@ -51,7 +52,15 @@ class _CurveItem(QGraphicsItem):
             self._pen.setStyle(Qt.PenStyle.DashLine)
             self._pen_far.setStyle(Qt.PenStyle.DashLine)
         self._pen_selected = QPen(cs.color(cs.palette().edge_selected), self.WIDTH + 3.0)
+        glow = QColor(color)
+        glow.setAlpha(90)
+        self._pen_hover = QPen(glow, self.WIDTH + 5.0)
         self.update()
+
+    def set_hover(self, hover: bool) -> None:
+        if hover != self.hover:
+            self.hover = hover
+            self.update()
 
     def set_points(self, p1: QPointF, p2: QPointF) -> None:
         self.prepareGeometryChange()
@@ -97,6 +106,9 @@ class _CurveItem(QGraphicsItem):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             if self.isSelected():
                 painter.setPen(self._pen_selected)
+                painter.drawPath(self._path)
+            elif self.hover:
+                painter.setPen(self._pen_hover)
                 painter.drawPath(self._path)
         painter.setPen(self._pen if near else self._pen_far)
         painter.drawPath(self._path)

@@ -158,3 +158,14 @@ def test_a_new_document_or_an_undo_during_a_drag_does_not_break_the_canvas(make_
     QTest.mouseMove(cv.vp, start + QPoint(60, 30))
     QTest.mouseRelease(cv.vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start + QPoint(60, 30))
     assert "c2" not in cv.view.canvas_scene.nodes
+
+
+def test_edges_light_up_under_the_cursor(make_canvas):
+    from PySide6.QtTest import QTest
+
+    cv = make_canvas(_doc([("c.value", "a.a")]))
+    edge = next(iter(cv.view.canvas_scene.edges.values()))
+    QTest.mouseMove(cv.vp, cv.view.mapFromScene(edge.path().pointAtPercent(0.5)))
+    assert edge.hover
+    QTest.mouseMove(cv.vp, cv.view.mapFromScene(edge.path().pointAtPercent(0.5)) + QPoint(0, 200))
+    assert not edge.hover

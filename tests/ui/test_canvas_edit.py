@@ -269,3 +269,19 @@ def test_dragging_near_the_border_scrolls_the_canvas(make_canvas, qtbot):
     assert cv.doc.flow.node("c").position[0] > x_at_edge + 50  # the canvas scrolled and the node followed
     assert cv.view.controller.undo_stack.count() == 1
     assert not cv.view.interaction._autopan.isActive()
+
+
+def test_the_context_menu_offers_what_fits_the_target(make_canvas):
+    cv = make_canvas(_doc())
+    editors = cv.view.interaction.editors
+
+    def texts(pos):
+        return [a.text() for a in editors.build_context_menu(pos).actions() if a.text()]
+
+    assert "Delete" in texts(cv.node_pos("a")) and cv.view.selected_node_ids() == ["a"]
+    edge = next(iter(cv.view.canvas_scene.edges.values()))
+    assert texts(cv.view.mapFromScene(edge.path().pointAtPercent(0.5))) == ["Delete connection"]
+    assert "Add node…" in texts(cv.scene_to_view(150, 600))
+    menu = editors.build_context_menu(cv.node_pos("m"))
+    next(a for a in menu.actions() if a.text() == "Duplicate").trigger()
+    assert len(cv.doc.flow.nodes) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from tests.ui.conftest import stub_document
@@ -98,3 +99,21 @@ def test_a_frame_without_a_rectangle_follows_its_nodes(make_canvas):
     before = item.rect()
     cv.drag(cv.node_pos("a"), cv.node_pos("a") + QPoint(200, 0))
     assert item.rect().width() == before.width() + 200
+
+
+def test_frame_colour_and_fit_are_undoable(make_canvas):
+    from flowstudio.ui import canvas_actions
+
+    cv, group = _framed(make_canvas)
+    canvas_actions.set_group_color(cv.view, group.id, "#66bb6a")
+    assert cv.doc.flow.groups[0].color == "#66bb6a"
+    assert cv.view.canvas_scene.groups[group.id].base_color().name() == "#66bb6a"
+    item = cv.view.canvas_scene.groups[group.id]
+    corner = cv.view.mapFromScene(item.handle_rect().center())
+    cv.drag(corner, corner + QPoint(200, 150))
+    canvas_actions.fit_group(cv.view, group.id)
+    assert cv.doc.flow.groups[0].rect == pytest.approx(group.rect)
+    cv.view.controller.undo()
+    cv.view.controller.undo()
+    cv.view.controller.undo()
+    assert cv.doc.flow.groups[0].color is None
