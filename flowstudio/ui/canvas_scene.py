@@ -62,7 +62,8 @@ class CanvasScene(QGraphicsScene):
         self.overview_mode = False
         self.overview: OverviewItem | None = None
         controller.changed.connect(self._on_changed)
-        controller.documentReplaced.connect(self.rebuild)
+        controller.documentReplaced.connect(self._on_document_replaced)
+        self._shown_doc = controller.doc
         cs.theme_signals().themeChanged.connect(self._on_theme)
         self.selectionChanged.connect(self._refresh_overview)
         self.setBackgroundBrush(QColor(cs.palette().background))
@@ -73,6 +74,12 @@ class CanvasScene(QGraphicsScene):
         return self.controller.doc
 
     # -- full rebuild (a new document)
+
+    def _on_document_replaced(self) -> None:
+        if self.controller.doc is not self._shown_doc:  # run badges belong to the old flow
+            self.status.clear()
+            self._shown_doc = self.controller.doc
+        self.rebuild()
 
     def rebuild(self) -> None:
         self.clear()

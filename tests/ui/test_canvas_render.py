@@ -106,3 +106,10 @@ def test_keyboard_zoom_uses_the_view_keys(make_canvas):
     assert cv.view.zoom() < 1.0
     cv.key(Qt.Key.Key_Equal)
     assert cv.view.zoom() == pytest.approx(1.0)
+
+
+def test_another_document_starts_without_badges(make_canvas):
+    cv = make_canvas(_doc())
+    cv.view.set_node_status("a", "done")
+    cv.view.controller.set_document(_doc())
+    assert cv.view.canvas_scene.nodes["a"].status is None
