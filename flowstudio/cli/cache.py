@@ -1,4 +1,4 @@
-"""`flowstudio cache info|clear`: how big the artifact cache is, and emptying it."""
+"""`flowstudio cache info|clear|trim`: how big the artifact cache is; emptying or trimming it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,35 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("cache", help="show the size of the result cache, or clear it")
-    verbs = p.add_subparsers(dest="cache_verb", metavar="info|clear", required=True)
+    verbs = p.add_subparsers(dest="cache_verb", metavar="info|clear|trim", required=True)
     info = verbs.add_parser("info", help="entries and size, by node type")
     info.add_argument("--json", action="store_true", help="print as JSON")
     verbs.add_parser("clear", help="remove every cached result (run directories keep their logs and summaries)")
+    trim = verbs.add_parser("trim", help="remove the least recently used results")
+    trim.add_argument("--max-size", type=parse_size, metavar="SIZE", help="keep at most this much, e.g. 20GB")
+    trim.add_argument("--older-than", type=parse_age, metavar="AGE", help="remove results unused for AGE, e.g. 30d")
     p.set_defaults(func=run)
+
+
+def parse_size(text: str) -> int:
+    units = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20, "MIB": 2**20,
+             "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
+    raw = text.strip().upper().replace(" ", "")
+    number = raw.rstrip("KMGTIB")
+    unit = raw[len(number):]
+    try:
+        return int(float(number) * units[unit])
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write e.g. 500MB or 20GB") from None
+
+
+def parse_age(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    raw = text.strip().lower()
+    try:
+        return float(raw[:-1]) * units[raw[-1]] if raw[-1:] in units else float(raw) * 86400
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an age; write e.g. 12h, 30d or 2w") from None
 
 
 def human_size(n: float) -> str:
@@ -28,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from flowstudio.engine.cache import ArtifactStore
 
     store = ArtifactStore()
+    if args.cache_verb == "trim":
+        if args.max_size is None and args.older_than is None:
+            print("flowstudio cache trim: give --max-size SIZE and/or --older-than AGE")
+            return 2
+        removed, freed = store.trim(args.max_size, args.older_than)
+        print(f"removed {removed} entries ({human_size(freed)} freed); {human_size(store.info()['bytes'])} left")
+        return 0
     if args.cache_verb == "clear":
         freed = store.clear()
         print(f"cleared {store.root} ({human_size(freed)} freed)")

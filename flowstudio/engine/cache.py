@@ -202,6 +202,32 @@ class ArtifactStore:
             slot["bytes"] += esize
         return {"path": str(self.root), "entries": entries, "bytes": size, "by_type": by_type}
 
+    def trim(self, max_bytes: int | None = None, older_than_s: float | None = None) -> tuple[int, int]:
+        """Remove least recently used entries: those unused for `older_than_s` seconds, then more until the
+        store holds at most `max_bytes`. Returns (entries removed, bytes freed)."""
+        found = []
+        for entry_json in (self.root / "entries").glob("*/*/entry.json"):
+            try:
+                used = entry_json.stat().st_mtime  # touched on every cache hit
+                size = int(json.loads(entry_json.read_text(encoding="utf-8")).get("size", 0))
+            except (OSError, ValueError):
+                continue
+            found.append((used, size, entry_json.parent))
+        found.sort()  # least recently used first
+        total = sum(size for _, size, _ in found)
+        now = time.time()
+        removed = freed = 0
+        for used, size, entry_dir in found:
+            too_old = older_than_s is not None and now - used > older_than_s
+            too_big = max_bytes is not None and total > max_bytes
+            if not (too_old or too_big):
+                continue
+            shutil.rmtree(entry_dir, ignore_errors=True)
+            total -= size
+            removed += 1
+            freed += size
+        return removed, freed
+
     def clear(self) -> int:
         """Remove every entry; returns the bytes freed."""
         freed = _dir_size(self.root) if self.root.exists() else 0

@@ -145,3 +145,38 @@ def test_a_local_model_source_is_fingerprinted(store, run_opts, tmp_path: Path) 
         (tmp_path / "my-model" / "config.json").write_text('{"hidden": 64}')
         assert run(local) == {"l"}  # the model changed on disk
         assert run(builtin) == {"l"} and run(builtin) == set()
+
+
+def test_trim_removes_least_recently_used_entries_first(store: ArtifactStore, tmp_path: Path) -> None:
+    import os
+    import time
+
+    for i, name in enumerate(["old", "mid", "new"]):
+        work = tmp_path / f"work-{name}"
+        work.mkdir()
+        (work / "blob").write_bytes(b"x" * 1000)
+        entry = store.put(f"{i}" * 64, "test.blob", {"name": name}, {}, work)
+        stamp = time.time() - (3 - i) * 86400  # old: 3 days, mid: 2 days, new: 1 day unused
+        os.utime(entry.path / "entry.json", (stamp, stamp))
+    store.get("1" * 64)  # "mid" is used now: it becomes the most recent
+    assert store.trim(max_bytes=2500) == (1, 1000)
+    assert store.get("0" * 64) is None and store.get("1" * 64) is not None and store.get("2" * 64) is not None
+    removed, _ = store.trim(older_than_s=3600)
+    assert removed == 0  # the two get() calls above just used both
+    assert store.trim(max_bytes=0) == (2, 2000) and store.info()["entries"] == 0
+
+
+def test_cache_cli_size_and_age_parsing() -> None:
+    import argparse
+
+    import pytest
+
+    from flowstudio.cli.cache import human_size, parse_age, parse_size
+
+    assert parse_size("500MB") == 500 * 2**20 and parse_size("1.5g") == int(1.5 * 2**30) and parse_size("10") == 10
+    assert parse_age("12h") == 12 * 3600 and parse_age("2w") == 14 * 86400 and parse_age("30") == 30 * 86400
+    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
+        parse_size("lots")
+    with pytest.raises(argparse.ArgumentTypeError, match="not an age"):
+        parse_age("soon")
+    assert human_size(512) == "512 B" and human_size(3 * 2**30) == "3.0 GiB"

@@ -171,6 +171,10 @@ def test_cache_info_and_clear(cli_env, tmp_path: Path) -> None:
     info = json.loads(flowstudio(["cache", "info", "--json"], cli_env).stdout)
     assert info["entries"] == 3 and info["by_type"]["stub.model"]["bytes"] > 0
     assert "stub.model" in flowstudio(["cache", "info"], cli_env).stdout
+    assert "removed 0 entries" in flowstudio(["cache", "trim", "--older-than", "1h"], cli_env).stdout  # all fresh
+    assert flowstudio(["cache", "trim"], cli_env).returncode == 2  # says what to give
+    trimmed = flowstudio(["cache", "trim", "--max-size", "0"], cli_env)
+    assert trimmed.returncode == 0 and "removed 3 entries" in trimmed.stdout
     cleared = flowstudio(["cache", "clear"], cli_env)
     assert cleared.returncode == 0 and "freed" in cleared.stdout
     assert json.loads(flowstudio(["cache", "info", "--json"], cli_env).stdout)["entries"] == 0
