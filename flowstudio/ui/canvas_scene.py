@@ -25,7 +25,6 @@ from flowstudio.core.edits import (
     RemoveGroup,
     RemoveNode,
     SetParam,
-    SetTitle,
     UpdateGroup,
 )
 from flowstudio.core.flow import EdgeSpec, GroupSpec
@@ -163,8 +162,6 @@ class CanvasScene(QGraphicsScene):
             self._sync_nodes(touched, edges_changed=structural)
         if any(isinstance(e, (AddGroup, RemoveGroup, UpdateGroup, AddNode, RemoveNode, MoveNodes)) for e in edits):
             self._sync_groups()
-        elif any(isinstance(e, SetTitle) for e in edits):
-            pass  # titles only change node items, done above
 
     def _move_nodes(self, node_ids: Iterable[str]) -> None:
         flow = self.doc.flow

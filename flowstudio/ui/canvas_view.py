@@ -13,9 +13,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, S
 from PySide6.QtGui import QKeyEvent, QPainter, QPixmapCache, QTransform
 from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
-from flowstudio.core.edits import (
-    Edit,
-)
+from flowstudio.core.edits import Edit
 
 from . import canvas_actions as actions
 from . import canvas_clipboard
