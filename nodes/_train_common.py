@@ -247,3 +247,13 @@ def input_model_dir(model: Any, ctx: Any, device: str) -> tuple[Path, dict[str, 
             save_model_dir(merged, load_tokenizer(path), base)
         path = base
     return path.resolve(), meta
+
+
+def fit_embeddings(model: Any, tokenizer: Any, ctx: Any) -> None:
+    """Grow the embedding matrix when the connected tokenizer has more tokens than the model knows."""
+    size = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > size:
+        ctx.log(f"the tokenizer has {len(tokenizer)} tokens, the model {size}: resizing the embeddings")
+        model.resize_token_embeddings(len(tokenizer))
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id

@@ -27,7 +27,7 @@ def _load_policy(ctx: Any, model: Any) -> tuple[Any, Any, str]:
     from ._train_common import quiet_libraries
 
     quiet_libraries()
-    device = torch_device(ctx)
+    device = "cpu" if (model.meta or {}).get("device_map") == "cpu" else torch_device(ctx)
     path = artifact_path(model, "model", "model")
     trust = bool((model.meta or {}).get("trust_remote_code"))
     m = load_model_artifact(model, device=device)

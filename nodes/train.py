@@ -90,6 +90,7 @@ class SupervisedFineTune(_Trainer):
         from ._train_common import (
             final_metrics,
             fingerprint,
+            fit_embeddings,
             make_callback,
             prepare_resume,
             quiet_trainer,
@@ -109,6 +110,7 @@ class SupervisedFineTune(_Trainer):
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
         model = load_causal_lm(model_dir, meta.get("dtype", "auto"), "cpu", trust)
+        fit_embeddings(model, tok, ctx)
         lora = inputs.get("lora")
         peft_cfg = peft_config(lora, model) if lora else None
         args = SFTConfig(**training_kwargs(params, ctx, device, eval_ds is not None), packing=params.packing,
@@ -169,6 +171,7 @@ class RewardModelTrain(_Trainer):
         from ._train_common import (
             final_metrics,
             fingerprint,
+            fit_embeddings,
             make_callback,
             prepare_resume,
             quiet_trainer,
@@ -189,6 +192,7 @@ class RewardModelTrain(_Trainer):
         trust = bool(meta.get("trust_remote_code"))
         model = AutoModelForSequenceClassification.from_pretrained(
             model_dir, num_labels=1, trust_remote_code=trust, dtype=torch_dtype(meta.get("dtype", "auto"), device))
+        fit_embeddings(model, tok, ctx)
         model.config.pad_token_id = tok.pad_token_id
         lora = inputs.get("lora")
         peft_cfg = peft_config(lora, model, task_type="SEQ_CLS") if lora else None
@@ -260,6 +264,7 @@ class DirectPreference(_Trainer):
         from ._train_common import (
             final_metrics,
             fingerprint,
+            fit_embeddings,
             make_callback,
             prepare_resume,
             quiet_trainer,
@@ -279,6 +284,7 @@ class DirectPreference(_Trainer):
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
         model = load_causal_lm(model_dir, meta.get("dtype", "auto"), "cpu", trust)
+        fit_embeddings(model, tok, ctx)
         lora = inputs.get("lora")
         peft_cfg = peft_config(lora, model) if lora else None
         if "margin_start" not in lineage:

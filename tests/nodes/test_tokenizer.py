@@ -28,3 +28,16 @@ def test_load_tokenizer_from_a_builtin_with_a_new_template(run_node):
     out = run_node(LoadTokenizer, source="builtin:tiny-llama", chat_template="{{ messages[0]['content'] }}")
     tok = load_tokenizer(out["tokenizer"].path)
     assert tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False) == "x"
+
+
+def test_a_larger_trained_tokenizer_drives_sft(run_node, tiny_llama):
+    from flowstudio.nodes.train import SupervisedFineTune
+
+    data = run_node(LoadData, source="builtin:sft-chat")["dataset"]
+    tok = run_node(TrainTokenizer, {"dataset": data}, vocab_size=600)["tokenizer"]
+    out = run_node(SupervisedFineTune, {"model": tiny_llama, "dataset": data, "tokenizer": tok}, max_steps=2,
+                   batch_size=8, max_length=64)
+    from flowstudio.nodes._hf import load_causal_lm
+
+    model = load_causal_lm(out["model"].path)
+    assert model.get_input_embeddings().num_embeddings == len(load_tokenizer(out["model"].path)) == 600
