@@ -45,7 +45,7 @@ DARK = CanvasPalette(
 )
 
 LIGHT = CanvasPalette(
-    name="light", background="#eef0f3", grid_minor="#e3e6ea", grid_major="#d3d7dd",
+    name="light", background="#eef0f3", grid_minor="#e6e9ed", grid_major="#d9dde2",
     node_body="#ffffff", node_border="#b8bec7", node_selected="#f57c00", node_text="#1f2328",
     port_text="#4a5560", muted_text="#8a939c", missing="#d32f2f", edge_default="#757575",
     edge_selected="#f57c00", rubber_band="#1976d2", group_text="#1f2328", group_alpha=40,

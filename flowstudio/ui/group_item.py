@@ -37,6 +37,11 @@ class GroupItem(QGraphicsItem):
         if rect != self._rect:
             self.prepareGeometryChange()
             self._rect = QRectF(rect)
+            body = QPainterPath()
+            body.addRoundedRect(self._rect, 8, 8)
+            bar = QPainterPath()
+            bar.addRect(self.title_rect())
+            self._title_path = body.intersected(bar)  # rounded on top, straight below
         self.setToolTip(spec.title or "Frame")
         self.update()
 
@@ -84,10 +89,7 @@ class GroupItem(QGraphicsItem):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(header)
         title = self.title_rect()
-        path = QPainterPath()
-        path.addRoundedRect(title, 8, 8)
-        path.addRect(title.adjusted(0, title.height() / 2, 0, 0))
-        painter.drawPath(path.simplified())
+        painter.drawPath(self._title_path)
         if lod >= cs.LOD_TEXT * 0.5:
             painter.setPen(cs.color(pal.group_text))
             painter.setFont(cs.font("group"))
