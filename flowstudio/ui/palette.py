@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QDrag, QIcon, QKeyEvent, QKeySequence, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
     QLineEdit,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -54,6 +56,14 @@ def _category_dot(category: str, size: int, ratio: float) -> QIcon:
     return QIcon(pixmap)
 
 
+class _RowDelegate(QStyledItemDelegate):
+    """Rows of a fixed, font-relative height (the view measures rows before the stylesheet applies)."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802 - Qt override
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width(), max(hint.height(), round(option.fontMetrics.height() * 1.75)))
+
+
 class _NodeTree(QTreeWidget):
     """The tree itself; its `mimeData` is what a drag (and the tests) carry to the canvas."""
 
@@ -67,7 +77,9 @@ class _NodeTree(QTreeWidget):
         self.setRootIsDecorated(True)
         self.setIndentation(14)
         self.setAnimated(True)
-        em = self.fontMetrics().height()  # (no uniform row heights: they are measured before the stylesheet)
+        self.setUniformRowHeights(True)
+        self.setItemDelegate(_RowDelegate(self))
+        em = self.fontMetrics().height()
         self.setIconSize(QSize(em, em))
         self.itemActivated.connect(self._activated)
 

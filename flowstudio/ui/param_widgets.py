@@ -90,8 +90,15 @@ class FieldSpec:
         return text
 
 
+ACRONYMS = {"kl": "KL", "ppo": "PPO", "lr": "LR", "lora": "LoRA", "dpo": "DPO", "grpo": "GRPO", "sft": "SFT",
+            "qa": "QA", "id": "ID", "ids": "IDs", "gpu": "GPU", "cpu": "CPU", "json": "JSON", "url": "URL",
+            "hf": "HF", "eos": "EOS", "bos": "BOS", "rlhf": "RLHF", "gguf": "GGUF", "csv": "CSV", "ai": "AI"}
+
+
 def humanize(name: str) -> str:
-    text = name.replace("_", " ").strip()
+    """`lr_scheduler` -> "LR scheduler", `ppo_epochs` -> "PPO epochs"."""
+    words = [ACRONYMS.get(w.lower(), w) for w in name.replace("_", " ").split()]
+    text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 

@@ -127,3 +127,27 @@ def test_menu_actions_drive_the_canvas(window, tmp_path):
     window.canvas.select_nodes(["a"])
     window.actions_["delete"].trigger()
     assert window.doc.flow.node("a") is None
+
+
+def test_the_app_never_imports_torch(tmp_path):
+    """A fresh process opens the richest template in the window; no ML library gets imported."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from flowstudio.ui.param_widgets import humanize\n"  # a Qt module first must work too
+            "from PySide6.QtWidgets import QApplication\n"
+            "app = QApplication([])\n"
+            "from flowstudio.ui.app import make_window\n"
+            "from flowstudio.core.paths import templates_dir\n"
+            "richest = max(templates_dir().glob('*.flow.json'), key=lambda p: p.stat().st_size)\n"
+            "w = make_window(richest, 'dark', restore_layout=False, template=True)\n"
+            "for node in w.doc.flow.nodes:\n"
+            "    w.canvas.select_nodes([node.id])\n"  # every node's form is built
+            "    assert w.inspector.node_id == node.id\n"
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FLOWSTUDIO_HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in result.stdout, result.stderr[-2000:]
