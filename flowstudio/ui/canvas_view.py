@@ -36,6 +36,7 @@ ZOOM_STEP = 1.2
 _SHORTCUT_KEYS = {Qt.Key.Key_Delete, Qt.Key.Key_Backspace, Qt.Key.Key_F, Qt.Key.Key_Home, Qt.Key.Key_Tab,
                   Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal, Qt.Key.Key_Space, Qt.Key.Key_F2,
                   Qt.Key.Key_Escape, Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_Up, Qt.Key.Key_Down}
+_ZOOM_KEYS = {Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal}
 _CTRL_KEYS = {Qt.Key.Key_C, Qt.Key.Key_X, Qt.Key.Key_V, Qt.Key.Key_D, Qt.Key.Key_A, Qt.Key.Key_0,
               Qt.Key.Key_G, Qt.Key.Key_L, Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal}
 
@@ -274,7 +275,11 @@ class CanvasView(QGraphicsView):
     @staticmethod
     def _handles_key(event: QKeyEvent) -> bool:
         mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if mods & (Qt.KeyboardModifier.AltModifier | Qt.KeyboardModifier.MetaModifier):
+            return False
         if mods & Qt.KeyboardModifier.ControlModifier:
+            if mods & Qt.KeyboardModifier.ShiftModifier:  # Ctrl+Shift+... belongs to the window, but Ctrl++
+                return event.key() in _ZOOM_KEYS
             return event.key() in _CTRL_KEYS
         return event.key() in _SHORTCUT_KEYS
 
