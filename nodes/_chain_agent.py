@@ -218,6 +218,8 @@ class HFChatModel:
         from ._generation import generate, render_prompt
 
         prompt, chat = render_prompt(self.loaded.tokenizer, _template_safe(messages), tools=tools or None)
+        if self.last is not None and self.on_text is not None:
+            self.on_text("\n\n")  # the streamed text of one reply ends before the next begins
         self.last = generate(self.loaded, prompt, self.sampling, chat=chat, on_text=self.on_text,
                              cancelled=self.cancelled)
         return self.last.text

@@ -126,8 +126,15 @@ class _Capped:
         return text, truncated
 
 
+class SandboxUnavailable(RuntimeError):
+    """This platform cannot enforce the limits (no `resource` module or process groups)."""
+
+
 def run_python(code: str, limits: SandboxLimits, *, stdin: str = "", scratch: Path | None = None) -> SandboxResult:
     """Run `code` as a script in `scratch` (a fresh temporary directory when None, removed afterwards)."""
+    if os.name != "posix":
+        raise SandboxUnavailable("the Python tool needs Linux or macOS: its time and memory limits use POSIX "
+                                 "process groups and setrlimit")
     if scratch is None:
         with tempfile.TemporaryDirectory(prefix="flowstudio-py-") as tmp:
             return _run(code, limits, stdin, Path(tmp))

@@ -126,10 +126,13 @@ def python_limits(config: dict[str, Any]) -> Any:
 
 
 def _python(arguments: dict[str, Any], config: dict[str, Any]) -> str:
-    from ._sandbox import run_python
+    from ._sandbox import SandboxUnavailable, run_python
 
     limits = python_limits(config)
-    result = run_python(str(arguments["code"]), limits)
+    try:
+        result = run_python(str(arguments["code"]), limits)
+    except SandboxUnavailable as err:
+        raise ToolError(str(err)) from None
     problem = result.problem(limits)
     parts = []
     if result.stdout:

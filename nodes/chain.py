@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -226,7 +227,7 @@ class Parse(Node):
         from . import _chain_parse as cp
         from ._generation import dump_json
 
-        text = inputs.text if isinstance(inputs.text, str) else cp.json.dumps(inputs.text)
+        text = inputs.text if isinstance(inputs.text, str) else json.dumps(inputs.text, ensure_ascii=False)
         field = {"json": "json_kind", "regex": "pattern", "code": "language"}[params.mode]
         try:
             if params.mode == "json":

@@ -108,7 +108,7 @@ class Python(Node):
         return kinds.make_spec("python", params.name, params.description, kinds.PYTHON_PARAMETERS, config)
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        from ._sandbox import run_python
+        from ._sandbox import SandboxUnavailable, run_python
 
         code = inputs.get("code")
         code = params.code if code is None else str(code)
@@ -117,7 +117,11 @@ class Python(Node):
             ctx.log("no code to run: serving as a tool only")
             return out
         limits = self.limits(params)
-        result = run_python(code, limits, stdin=str(inputs.get("stdin") or ""), scratch=Path(ctx.work_dir) / "scratch")
+        try:
+            result = run_python(code, limits, stdin=str(inputs.get("stdin") or ""),
+                                scratch=Path(ctx.work_dir) / "scratch")
+        except SandboxUnavailable as err:
+            raise NodeRunError(str(err), field="code", hint="run this flow on Linux or macOS") from None
         ctx.log(f"exit status {result.exit_code} after {result.seconds:.2f} s")
         if result.stderr:
             ctx.log("stderr:\n" + result.stderr)
