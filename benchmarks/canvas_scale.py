@@ -264,7 +264,8 @@ def main() -> int:
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         text = "" if not path.exists() else path.read_text(encoding="utf-8")
         block = []
-        if "## Canvas" not in text:
+        headings = [line for line in text.splitlines() if line.startswith("## ")]
+        if not headings or headings[-1].strip() != "## Canvas":  # our numbers go under our heading
             block.append("\n## Canvas\n")
         block.append(f"\n`benchmarks/canvas_scale.py`, {when}, {platform.node() or 'this machine'} "
                      f"({os.cpu_count()} CPUs, Python {platform.python_version()}, offscreen raster, "
