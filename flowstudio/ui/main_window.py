@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         """Show `doc` (a fresh undo history); the previous one must already be saved or given up."""
         self.autosaver.discard()
         self._recovered = recovered
+        self.canvas.select_nodes([])  # the old selection goes with the old document
         self.controller.set_document(doc)
         self.controller.undo_stack.setClean()
         self._show_canvas()
@@ -281,6 +282,7 @@ class MainWindow(QMainWindow):
             return False
         self.autosaver.discard()
         self._recovered = False
+        self.canvas.select_nodes([])
         self.controller.set_document(self._empty_document())
         self.controller.undo_stack.setClean()
         self._show_start_page()

@@ -63,3 +63,18 @@ def test_start_page_buttons_and_recent(window, qtbot, tmp_path):
     assert [b.text() for b in buttons] == ["r"]
     qtbot.mouseClick(buttons[0], Qt.MouseButton.LeftButton)
     assert window.doc.path == path
+
+
+def test_every_template_opens_and_every_node_has_a_form(qtbot, home):
+    """The shipped templates with the real node library: each node's inspector form builds and shows no errors."""
+    from flowstudio.ui.main_window import MainWindow
+
+    window = MainWindow(prompts=support.ScriptedPrompts(), restore_layout=False)
+    qtbot.addWidget(window, before_close_func=support.forget_changes)
+    for card in window.start_page.templates.cards:
+        assert window.open_template(card.info.path)
+        for node in window.doc.flow.nodes:
+            window.canvas.select_nodes([node.id])
+            assert window.inspector.node_id == node.id
+            errors = {name: window.inspector.error_text(name) for name in window.inspector._rows}
+            assert not any(errors.values()), (card.info.path.name, node.id, errors)
