@@ -146,3 +146,29 @@ def test_prompt_longer_than_the_context_is_a_clear_error(make_ctx, tiny_llama) -
     with pytest.raises(NodeRunError) as err:
         generate(make_ctx, tiny_llama, "word " * 2000, max_new_tokens=4)
     assert err.value.field == "prompt" and "at most 512" in str(err.value)
+
+
+def test_engine_caches_deterministic_generation_only(tmp_path) -> None:
+    """Greedy (or seeded) generation comes from the cache on the second run; unseeded sampling runs again;
+    a changed sampling param is a new key."""
+    from flowstudio.engine import Engine, RunOptions
+    from tests.stubs import make_flow
+
+    def flow(**params):
+        return make_flow([("m", "model.load", {"source": "builtin:tiny-llama"}), ("q", "io.text", {"text": "Hi"}),
+                          ("g", "chain.generate", {"max_new_tokens": 3, **params})],
+                         [("m.model", "g.model"), ("q.text", "g.prompt")])
+
+    engine = Engine()
+    try:
+        def status(f) -> str:
+            result = engine.run(f, tmp_path, RunOptions())
+            assert result.ok, result.summary
+            return result.summary["nodes"]["g"]["status"]
+
+        assert [status(flow()), status(flow())] == ["done", "cached"]
+        assert status(flow(top_k=5, temperature=0.7, seed=1)) == "done"
+        assert status(flow(top_k=5, temperature=0.7, seed=1)) == "cached"
+        assert [status(flow(temperature=0.7)), status(flow(temperature=0.7))] == ["done", "done"]
+    finally:
+        engine.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from flowstudio.nodes.chain import Parse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowstudio.core.errors import NodeRunError
 from flowstudio.core.node import PortValues
@@ -78,3 +80,20 @@ def test_code_missing_is_a_clear_error(make_ctx) -> None:
     with pytest.raises(NodeRunError) as err:
         parse(make_ctx, "```bash\nls\n```", mode="code", language="python")
     assert "no ```python code block" in str(err.value) and err.value.field == "language"
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                      max_size=4),
+                           max_leaves=12)
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=4),
+       st.text(alphabet=st.characters(blacklist_characters="{}[]\"\\"), max_size=40),
+       st.text(alphabet=st.characters(blacklist_characters="{}[]\"\\"), max_size=40))
+def test_any_json_object_is_found_inside_prose(value: dict, before: str, after: str) -> None:
+    import json
+
+    from flowstudio.nodes._chain_parse import extract_json
+
+    assert extract_json(f"{before} {json.dumps(value)} {after}", "object") == value

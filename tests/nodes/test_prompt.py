@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from flowstudio.nodes.chain import Prompt
 from flowstudio.nodes.io import Output, TextInput
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowstudio.core.errors import NodeRunError
 from flowstudio.core.node import PortValues
@@ -68,3 +70,13 @@ def test_missing_value_at_run_time_names_the_variable(make_ctx) -> None:
     with pytest.raises(NodeRunError) as err:
         Prompt().run(make_ctx(), PortValues({}), Prompt.Params(template="{{question}}"))
     assert err.value.field == "question"
+
+
+@given(st.text(max_size=80).filter(lambda t: "{{" not in t and "}}" not in t),
+       st.text(max_size=40))
+def test_text_outside_placeholders_is_kept_and_values_are_inserted_verbatim(literal: str, value: str) -> None:
+    from flowstudio.nodes._chain_template import render, variables
+
+    assert render(literal, {}) == literal
+    assert render(literal + "{{ x }}" + literal, {"x": value}) == literal + value + literal
+    assert variables(literal + "{{x}}") == ["x"]
