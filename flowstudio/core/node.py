@@ -181,16 +181,22 @@ class RunContext(Protocol):
 
 
 class PortValues(Mapping[str, Any]):
-    """A node's input values: `inputs.model` or `inputs["model"]`."""
+    """A node's input values: `inputs.model` or `inputs["model"]` (a port named like a Mapping method,
+    e.g. `values`, is read by attribute too; `inputs.get(...)` still works unless a port is named `get`)."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         self._values = dict(values)
 
+    def __getattribute__(self, name: str) -> Any:
+        # A port wins over a Mapping method of the same name, so `inputs.values` reads a port called `values`.
+        if not name.startswith("_"):
+            values = object.__getattribute__(self, "_values")
+            if name in values:
+                return values[name]
+        return object.__getattribute__(self, name)
+
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        raise AttributeError(f"no input port named {name!r}")
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

@@ -81,3 +81,14 @@ def test_node_declaration_describes_itself():
     assert info["params"]["properties"]["factor"]["description"] == "Multiplier"
     assert info["params"]["properties"]["factor"]["exclusiveMinimum"] == 0
     assert Scale.default_params() == {"factor": 2.0}
+
+
+def test_port_values_read_by_attribute_even_when_named_like_a_mapping_method():
+    from flowstudio.core.node import PortValues
+
+    inputs = PortValues({"values": [1, 2], "model": "m"})
+    assert inputs.values == [1, 2] and inputs.model == "m" and inputs["values"] == [1, 2]
+    assert inputs.get("model") == "m" and inputs.get("lora") is None
+    assert dict(inputs) == {"values": [1, 2], "model": "m"}
+    with pytest.raises(AttributeError, match="no input port named 'lora'"):
+        _ = inputs.lora
