@@ -104,20 +104,21 @@ def resolve_model_source(source: str, flow_dir: Path | None) -> Path:
                                hint="choose the directory that holds config.json and the weights")
         return path
     if _HUB_ID.match(source) and not source.startswith((".", "~")) and not source.endswith(".gguf"):
-        return _cached_hub_snapshot(source)
+        return _cached_hub_snapshot(source, path)
     raise NodeRunError(f"model path {path} does not exist", field="source",
                        hint="choose an existing local model directory or .gguf file "
                             "(relative paths are relative to the flow file)")
 
 
-def _cached_hub_snapshot(repo_id: str) -> Path:
+def _cached_hub_snapshot(repo_id: str, local: Path) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except Exception as err:  # LocalEntryNotFoundError and friends
-        raise NodeRunError(f"model {repo_id!r} is not in the local Hugging Face cache and FlowStudio never "
-                           f"downloads ({type(err).__name__})", field="source",
+        raise NodeRunError(f"{repo_id!r} is neither a local path ({local} does not exist) nor a model in the "
+                           f"local Hugging Face cache, and FlowStudio never downloads ({type(err).__name__})",
+                           field="source",
                            hint="download it once with `huggingface-cli download` on a connected machine, "
                                 "or point to a local model directory") from None
 

@@ -64,6 +64,9 @@ class LoadData(Node):
                 ds = ds.remove_columns(clashes)
             ds = ds.rename_columns(rename)
         fmt = require_format(ds.column_names, params.format)
+        if fmt == "messages" and _is_sharegpt(ds[0]["messages"]):
+            ds = ds.map(lambda row: {"messages": [_from_sharegpt(m) for m in row["messages"]]})
+            ctx.log("converted ShareGPT turns (from/value) to role/content messages")
         head = ds.select(range(min(100, len(ds)))).to_list()
         validate_rows(fmt, head, field="source")
         ctx.log(f"{len(ds)} rows, format {fmt}, columns {ds.column_names}")
@@ -71,6 +74,23 @@ class LoadData(Node):
                                 conversational=is_conversational(head, fmt), source=params.source)
         ctx.metric("rows", len(ds))
         return {"dataset": artifact}
+
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
+                  "tool": "tool", "function_call": "assistant", "observation": "tool"}
+
+
+def _is_sharegpt(messages: Any) -> bool:
+    return isinstance(messages, list) and bool(messages) and isinstance(messages[0], dict) \
+        and "from" in messages[0] and "value" in messages[0]
+
+
+def _from_sharegpt(turn: dict[str, Any]) -> dict[str, str]:
+    role = SHAREGPT_ROLES.get(str(turn.get("from")))
+    if role is None:
+        raise NodeRunError(f"unknown ShareGPT speaker {turn.get('from')!r}", field="source",
+                           hint="speakers understood: " + ", ".join(SHAREGPT_ROLES))
+    return {"role": role, "content": str(turn.get("value", ""))}
 
 
 def _source_path(source: str, flow_dir: Path | None) -> Path:

@@ -130,3 +130,15 @@ def test_chat_data_needs_a_chat_template(run_node, tiny_llama_dir, tmp_path):
     with pytest.raises(NodeRunError, match="no chat template") as err:
         run_node(TokenStats, {"dataset": data, "tokenizer": tokenizer_artifact(plain)})
     assert "chat_template" in err.value.hint
+
+
+def test_sharegpt_conversations_become_messages(tmp_path, run_node):
+    import datasets
+
+    path = tmp_path / "sharegpt.json"
+    path.write_text(json.dumps([{"conversations": [{"from": "human", "value": "Hi?"},
+                                                   {"from": "gpt", "value": "Hello!"}]}] * 3))
+    out = run_node(LoadData, source=str(path))["dataset"]
+    assert out.meta["format"] == "messages" and out.meta["conversational"] is True
+    assert datasets.load_from_disk(out.path)[0]["messages"] == [{"role": "user", "content": "Hi?"},
+                                                                {"role": "assistant", "content": "Hello!"}]

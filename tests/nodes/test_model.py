@@ -64,7 +64,7 @@ def test_hub_id_only_from_the_local_cache(tmp_path, run_node, tiny_llama_dir, mo
     cache = tmp_path / "hub"
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
-    with pytest.raises(NodeRunError, match="not in the local Hugging Face cache") as err:
+    with pytest.raises(NodeRunError, match="nor a model in the local Hugging Face cache") as err:
         run_node(LoadModel, source="someone/tiny-model")
     assert "never" in str(err.value)
     repo = cache / "models--someone--tiny-model"
