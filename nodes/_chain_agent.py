@@ -146,14 +146,16 @@ def run_agent(model: ChatModel, prompt: list[Message], tools: list[kinds.ToolSpe
         parsed = parse_reply(reply, next_id)
         if parsed.error is not None:
             add({"role": "assistant", "content": reply})
-            add(_feedback(model, _error_text(parsed.error + '. Call a tool as <tool_call>{"name": ..., '
-                                             '"arguments": {...}}</tool_call>, or answer in plain text.')))
+            how = ("call the tool again with valid JSON" if model.native_tools else
+                   'call a tool as <tool_call>{"name": ..., "arguments": {...}}</tool_call>')
+            add({"role": "user", "content": _error_text(f"{parsed.error}. Please {how}, or answer in plain text.")})
             continue
         if not parsed.calls:
             add({"role": "assistant", "content": reply})
             return AgentResult(reply.strip(), messages, step, n_calls, "answer")
         next_id += len(parsed.calls)
         add(_assistant_with_calls(model, reply, parsed))
+        results: list[tuple[ToolCall, str]] = []
         for call in parsed.calls:
             n_calls += 1
             spec = by_name.get(call.name)
@@ -166,7 +168,13 @@ def run_agent(model: ChatModel, prompt: list[Message], tools: list[kinds.ToolSpe
                     result = _error_text(str(err))
                 except Exception as err:  # a tool kind's own bug must not end the conversation
                     result = _error_text(f"{call.name} failed: {type(err).__name__}: {err}")
-            add(_tool_result(model, call, result))
+            results.append((call, result))
+        if model.native_tools:
+            for call, result in results:
+                add({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result})
+        else:  # one user turn for all results: templates without tool roles expect turns to alternate
+            add({"role": "user", "content": "\n".join(f"<tool_response>\n{call.name}: {result}\n</tool_response>"
+                                                       for call, result in results)})
     return AgentResult("", messages, max_steps, n_calls, "step_limit")
 
 
@@ -184,16 +192,6 @@ def _assistant_with_calls(model: ChatModel, reply: str, parsed: ParsedReply) -> 
     return {"role": "assistant", "content": parsed.content,
             "tool_calls": [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                            for c in parsed.calls]}
-
-
-def _tool_result(model: ChatModel, call: ToolCall, result: str) -> Message:
-    if model.native_tools:
-        return {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": result}
-    return {"role": "user", "content": f"<tool_response>\n{call.name}: {result}\n</tool_response>"}
-
-
-def _feedback(model: ChatModel, text: str) -> Message:
-    return {"role": "user", "content": text}
 
 
 # ------------------------------------------------------------------------------------------- backends

@@ -200,3 +200,15 @@ def test_agent_flow_through_the_engine(tmp_path: Path) -> None:
         assert any("unknown tool 'weather'" in str(m.get("content")) for m in result.summary["outputs"]["transcript"])
     finally:
         engine.close()
+
+
+def test_several_calls_in_one_reply_answer_in_one_turn_without_native_tools(make_ctx) -> None:
+    both = ('<tool_call>[{"name": "calculator", "arguments": {"expression": "2**10"}}, '
+            '{"name": "calculator", "arguments": {"expression": "sqrt(2)**2"}}]</tool_call>')
+    model = scripted(make_ctx, [both, "1024 and 2"])
+    out = ToolAgent().run(make_ctx("agent"), PortValues({"model": model, "prompt": "x", "tools": tools(make_ctx)}),
+                          ToolAgent.Params())
+    roles = [m["role"] for m in out["transcript"]]
+    assert roles == ["system", "user", "assistant", "user", "assistant"] and out["answer"] == "1024 and 2"
+    assert out["transcript"][3]["content"].count("<tool_response>") == 2
+    assert "calculator: 1024" in out["transcript"][3]["content"]
