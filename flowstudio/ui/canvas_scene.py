@@ -65,6 +65,8 @@ class CanvasScene(QGraphicsScene):
         self._shown_doc = controller.doc
         cs.theme_signals().themeChanged.connect(self._on_theme)
         self.selectionChanged.connect(self._refresh_overview)
+        self.selectionChanged.connect(self._emphasize_edges)
+        self._emphasized: set[EdgeItem] = set()
         self.setBackgroundBrush(QColor(cs.palette().background))
         self.rebuild()
 
@@ -81,6 +83,7 @@ class CanvasScene(QGraphicsScene):
         self.rebuild()
 
     def rebuild(self) -> None:
+        self._emphasized = set()
         self.clear()
         self.nodes.clear()
         self.edges.clear()
@@ -260,6 +263,19 @@ class CanvasScene(QGraphicsScene):
         for item in self.groups.values():
             if item.spec.rect is None and moved.intersection(item.spec.nodes):
                 item.refresh(item.spec, self.group_rect(item.spec))
+
+    def _emphasize_edges(self) -> None:
+        """Edges of selected nodes are drawn a little brighter and thicker."""
+        wanted: set[EdgeItem] = set()
+        for item in self.selectedItems():
+            if isinstance(item, NodeItem):
+                wanted |= item.edges
+        for edge in self._emphasized - wanted:
+            if edge.scene() is self:
+                edge.set_emphasis(False)
+        for edge in wanted - self._emphasized:
+            edge.set_emphasis(True)
+        self._emphasized = wanted
 
     # -- far zoom
 

@@ -41,12 +41,14 @@ class _CurveItem(QGraphicsItem):
         self.color = QColor("#9e9e9e")
         self.dashed = False
         self.hover = False
+        self.emphasis = False  # an end is selected
         self.set_style(self.color, False)
 
     def set_style(self, color: QColor, dashed: bool) -> None:
         """Build the pens once here, never in paint()."""
         self.color, self.dashed = color, dashed
         self._pen = QPen(color, self.WIDTH)
+        self._pen_emphasis = QPen(color.lighter(135), self.WIDTH + 1.2)
         self._pen_far = QPen(color, 0.0)  # cosmetic 1 px when far away
         if dashed:
             self._pen.setStyle(Qt.PenStyle.DashLine)
@@ -56,6 +58,11 @@ class _CurveItem(QGraphicsItem):
         glow.setAlpha(90)
         self._pen_hover = QPen(glow, self.WIDTH + 5.0)
         self.update()
+
+    def set_emphasis(self, emphasis: bool) -> None:
+        if emphasis != self.emphasis:
+            self.emphasis = emphasis
+            self.update()
 
     def set_hover(self, hover: bool) -> None:
         if hover != self.hover:
@@ -110,7 +117,7 @@ class _CurveItem(QGraphicsItem):
             elif self.hover:
                 painter.setPen(self._pen_hover)
                 painter.drawPath(self._path)
-        painter.setPen(self._pen if near else self._pen_far)
+        painter.setPen((self._pen_emphasis if self.emphasis else self._pen) if near else self._pen_far)
         painter.drawPath(self._path)
 
 

@@ -113,3 +113,15 @@ def test_another_document_starts_without_badges(make_canvas):
     cv.view.set_node_status("a", "done")
     cv.view.controller.set_document(_doc())
     assert cv.view.canvas_scene.nodes["a"].status is None
+
+
+def test_edges_of_selected_nodes_are_emphasized(make_canvas):
+    cv = make_canvas(_doc())
+    scene = cv.view.canvas_scene
+    first, second = (scene.edges[e] for e in cv.doc.flow.edges)  # c -> a, a -> s
+    cv.view.select_nodes(["c"])
+    assert first.emphasis and not second.emphasis
+    cv.view.select_nodes(["s"])
+    assert second.emphasis and not first.emphasis
+    cv.view.select_nodes([])
+    assert not first.emphasis and not second.emphasis
