@@ -230,7 +230,23 @@ def generation_kwargs(loaded: LoadedModel, sampling: Sampling) -> dict[str, Any]
         kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None)
     if sampling.repetition_penalty != 1.0:
         kwargs["repetition_penalty"] = sampling.repetition_penalty
+    special = _special_stop_ids(tok, sampling.stop)
+    if special:  # special tokens never reach the decoded text, so stop on their ids instead
+        eos = getattr(getattr(loaded.model, "generation_config", None), "eos_token_id", None)
+        eos = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
+        kwargs["eos_token_id"] = eos + [i for i in special if i not in eos]
     return kwargs
+
+
+def _special_stop_ids(tok: Any, stop: Sequence[str]) -> list[int]:
+    specials = set(getattr(tok, "all_special_tokens", []) or []) | set(getattr(tok, "get_added_vocab", dict)())
+    ids = []
+    for s in stop:
+        if s in specials:
+            token_id = tok.convert_tokens_to_ids(s)
+            if isinstance(token_id, int) and token_id >= 0:
+                ids.append(token_id)
+    return ids
 
 
 def generate(loaded: LoadedModel, prompt_text: str, sampling: Sampling, *, chat: bool = True,

@@ -172,3 +172,14 @@ def test_engine_caches_deterministic_generation_only(tmp_path) -> None:
         assert [status(flow(temperature=0.7)), status(flow(temperature=0.7))] == ["done", "done"]
     finally:
         engine.close()
+
+
+def test_special_token_stop_strings_stop_on_their_ids(tiny_llama_dir: Path) -> None:
+    from flowstudio.nodes._generation import LoadedModel, Sampling, generation_kwargs
+    from flowstudio.nodes._hf import load_tokenizer
+
+    tok = load_tokenizer(tiny_llama_dir)
+    loaded = LoadedModel(None, tok, "", "cpu")
+    kwargs = generation_kwargs(loaded, Sampling(stop=("<|im_start|>", "plain text")))
+    assert kwargs["eos_token_id"] == [tok.convert_tokens_to_ids("<|im_start|>")]
+    assert "eos_token_id" not in generation_kwargs(loaded, Sampling(stop=("plain text",)))
