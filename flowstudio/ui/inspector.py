@@ -54,6 +54,7 @@ class Inspector(QWidget):
         self._rows: dict[str, _FieldRow] = {}
         self._external: list[Problem] = []
         self._node_type: str | None = None
+        self._showing_flow = False  # the flow's own name and description are in the form
 
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -123,6 +124,7 @@ class Inspector(QWidget):
         cls = self.doc.registry.find(node.type)
         same_form = self.node_id == node_id and self._node_type == node.type and self._rows
         self.node_id, self._node_type = node_id, node.type
+        self._showing_flow = False
         self.header.show()
         self.empty.hide()
         self.scroll.show()
@@ -153,6 +155,7 @@ class Inspector(QWidget):
 
     def _show_message(self, title: str, text: str) -> None:
         self.node_id, self._node_type = None, None
+        self._showing_flow = False
         self._rows.clear()
         self.header.hide()
         self.scroll.hide()
@@ -162,6 +165,7 @@ class Inspector(QWidget):
     def _show_flow_info(self) -> None:
         """Nothing selected: edit the flow's name and description."""
         self.node_id, self._node_type = None, None
+        self._showing_flow = True
         self._rows.clear()
         self.header.show()
         self.empty.hide()
@@ -360,7 +364,7 @@ class Inspector(QWidget):
         if isinstance(change.edit, MoveNodes):  # a drag on the canvas: nothing here to update
             return
         if self.node_id is None:
-            if self.header.isVisible() and not self.title_edit.isEnabled():
+            if self._showing_flow:
                 self._refresh_flow_info()
             return
         if change.edit is None or self.node_id in change.nodes:

@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
         """On start: offer what a crashed session autosaved. True when a flow was restored."""
         for entry in pending_recoveries():
             answer = self.prompts.restore_recovery(self, entry)
-            if answer == "restore":
+            if answer == "restore" and self.maybe_save():
                 self.restore(entry)
                 return True
             if answer == "discard":

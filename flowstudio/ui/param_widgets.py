@@ -95,9 +95,14 @@ ACRONYMS = {"kl": "KL", "ppo": "PPO", "lr": "LR", "lora": "LoRA", "dpo": "DPO", 
             "hf": "HF", "eos": "EOS", "bos": "BOS", "rlhf": "RLHF", "gguf": "GGUF", "csv": "CSV", "ai": "AI"}
 
 
+UNITS = {"s": "(s)", "ms": "(ms)", "mb": "(MB)", "gb": "(GB)", "pct": "(%)"}
+
+
 def humanize(name: str) -> str:
-    """`lr_scheduler` -> "LR scheduler", `ppo_epochs` -> "PPO epochs"."""
+    """`lr_scheduler` -> "LR scheduler", `ppo_epochs` -> "PPO epochs", `timeout_s` -> "Timeout (s)"."""
     words = [ACRONYMS.get(w.lower(), w) for w in name.replace("_", " ").split()]
+    if len(words) > 1 and words[-1].lower() in UNITS:
+        words[-1] = UNITS[words[-1].lower()]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 

@@ -220,3 +220,24 @@ def test_hub_cache_is_found_the_way_huggingface_hub_finds_it(tmp_path, monkeypat
     assert cached_hub_models() == ["org/ready"]
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "elsewhere"))
     assert cached_hub_models() == []
+
+
+def test_labels_read_like_words():
+    from flowstudio.ui.param_widgets import humanize
+
+    assert humanize("lr_scheduler") == "LR scheduler"
+    assert humanize("ppo_epochs") == "PPO epochs"
+    assert humanize("timeout_s") == "Timeout (s)"
+    assert humanize("memory_mb") == "Memory (MB)"
+    assert humanize("learning_rate") == "Learning rate"
+
+
+def test_flow_info_follows_undo_while_the_inspector_is_hidden(window, qtbot):
+    from flowstudio.core.edits import SetFlowInfo
+
+    _open_form(window)
+    window.canvas.select_nodes([])
+    window.docks["inspector"].hide()
+    window.controller.push(SetFlowInfo("Renamed", "x"))
+    window.docks["inspector"].show()
+    assert window.inspector.flow_name.text() == "Renamed"
