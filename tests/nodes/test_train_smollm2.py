@@ -49,3 +49,20 @@ def test_sft_lora_on_smollm2_lowers_the_loss_and_saves_a_plain_model(run_node, t
         answer = tok.decode(saved.generate(**ids, max_new_tokens=12, do_sample=False)[0, ids["input_ids"].shape[1]:],
                             skip_special_tokens=True)
     assert "Paris" in answer
+
+
+def test_model_load_dequantizes_a_gguf_file_once(run_node):
+    from pathlib import Path
+
+    from flowstudio.nodes._hf_builtins import smollm2_gguf_path
+
+    gguf = smollm2_gguf_path()
+    first = run_node(LoadModel, source=str(gguf))["model"]
+    path = Path(first.path)
+    assert first.meta["model_type"] == "llama" and list(path.glob("*.safetensors"))
+    from flowstudio.nodes._hf import load_tokenizer
+
+    assert "SmolLM" in load_tokenizer(path).chat_template  # the GGUF's own template, untouched
+    stamp = (path / "config.json").stat().st_mtime_ns
+    again = run_node(LoadModel, node_id="again", source=str(gguf))["model"]
+    assert again.path == first.path and (path / "config.json").stat().st_mtime_ns == stamp  # converted once
