@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor
@@ -67,6 +68,7 @@ class CanvasScene(QGraphicsScene):
         self.selectionChanged.connect(self._refresh_overview)
         self.selectionChanged.connect(self._emphasize_edges)
         self._emphasized: set[EdgeItem] = set()
+        self._batching = 0
         self.setBackgroundBrush(QColor(cs.palette().background))
         self.rebuild()
 
@@ -144,11 +146,26 @@ class CanvasScene(QGraphicsScene):
 
     # -- incremental sync
 
+    @contextmanager
+    def one_selection_signal(self) -> Iterator[None]:
+        """Select or remove many items while emitting `selectionChanged` at most once (not per item)."""
+        before = set(self.selectedItems()) if not self._batching else set()
+        blocked = self.blockSignals(True)
+        self._batching += 1
+        try:
+            yield
+        finally:
+            self._batching -= 1
+            self.blockSignals(blocked)
+        if not self._batching and set(self.selectedItems()) != before:
+            self.selectionChanged.emit()
+
     def _on_changed(self, change: Change) -> None:
         if change.edit is None:
             self.rebuild()
             return
-        self._apply(change)
+        with self.one_selection_signal():  # removing selected items would emit once per item
+            self._apply(change)
         self._refresh_overview()
 
     def _apply(self, change: Change) -> None:

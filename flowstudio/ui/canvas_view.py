@@ -70,7 +70,6 @@ class CanvasView(QGraphicsView):
         self.setMouseTracking(True)
         self.quick_add = QuickAddPopup(self)
         self.interaction = CanvasInteraction(self)
-        self._selection_batch = 0
         self._last_selection: list[str] = []
         self.paste_count = 0
         self._scene.selectionChanged.connect(self._on_scene_selection)
@@ -106,9 +105,8 @@ class CanvasView(QGraphicsView):
         self.set_selection([item for node_id, item in self._scene.nodes.items() if node_id in wanted])
 
     def set_selection(self, items, extend: bool = False) -> None:
-        """Select `items` (replacing the selection unless `extend`), emitting selectionChanged once."""
-        self._selection_batch += 1
-        try:
+        """Select `items` (replacing the selection unless `extend`); listeners hear about it once."""
+        with self._scene.one_selection_signal():
             keep = set(items)
             if not extend:
                 for item in self._scene.selectedItems():
@@ -116,16 +114,11 @@ class CanvasView(QGraphicsView):
                         item.setSelected(False)
             for item in items:
                 item.setSelected(True)
-        finally:
-            self._selection_batch -= 1
-        self._on_scene_selection()
 
     def select_all(self) -> None:
         self.set_selection(list(self._scene.nodes.values()))
 
     def _on_scene_selection(self) -> None:
-        if self._selection_batch:
-            return
         ids = self.selected_node_ids()
         if ids != self._last_selection:
             self._last_selection = ids

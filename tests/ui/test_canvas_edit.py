@@ -285,3 +285,15 @@ def test_the_context_menu_offers_what_fits_the_target(make_canvas):
     menu = editors.build_context_menu(cv.node_pos("m"))
     next(a for a in menu.actions() if a.text() == "Duplicate").trigger()
     assert len(cv.doc.flow.nodes) == 5
+
+
+def test_selection_listeners_hear_once_per_gesture(make_canvas):
+    cv = make_canvas(_doc())
+    seen = []
+    cv.view.selectionChanged.connect(seen.append)
+    cv.view.select_all()
+    assert seen == [["c", "a", "s", "m"]]
+    cv.key(Qt.Key.Key_Delete)
+    assert seen == [["c", "a", "s", "m"], []]
+    cv.view.controller.undo()  # restored nodes come back unselected: nothing to hear
+    assert len(seen) == 2
