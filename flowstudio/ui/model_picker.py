@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QToolButton, QWidget
 
 from . import theme
+from .safe_inputs import SafeComboBox
 
 BUILTIN_MODELS: tuple[tuple[str, str], ...] = (
     ("builtin:tiny-llama", "A tiny Llama (~100k parameters) for trying flows in seconds"),
@@ -77,7 +78,7 @@ class ModelPicker(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        self.combo = QComboBox(self)
+        self.combo = SafeComboBox(self)
         self.combo.setEditable(True)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.combo.lineEdit().setPlaceholderText("builtin:…, org/name or a local directory")

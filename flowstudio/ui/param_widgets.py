@@ -19,7 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import annotated_types as at
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-from PySide6.QtCore import QSize, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -39,6 +39,7 @@ from flowstudio.core.node import param_widget
 
 from . import theme
 from .model_picker import ModelPicker
+from .safe_inputs import SafeComboBox, WheelOnlyWhenFocused
 
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -175,7 +176,7 @@ def _compact_hint(widget: QWidget, base: QSize, chars: int = 8) -> QSize:
     return QSize(min(base.width(), width), base.height())
 
 
-class FloatSpinBox(QDoubleSpinBox):
+class FloatSpinBox(WheelOnlyWhenFocused, QDoubleSpinBox):
     """A double spin box for any magnitude: scientific notation, steps by the leading digit.
 
     The Qt range is wide so typed values are kept; the model's bounds only limit the arrows.
@@ -184,6 +185,7 @@ class FloatSpinBox(QDoubleSpinBox):
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.spec = spec
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setDecimals(300)  # Qt rounds values to `decimals`; keep tiny learning rates exact
         self.setRange(-1e300, 1e300)
         self.setAccelerated(True)
@@ -239,7 +241,7 @@ class FloatSpinBox(QDoubleSpinBox):
         return new
 
 
-class IntSpinBox(QSpinBox):
+class IntSpinBox(WheelOnlyWhenFocused, QSpinBox):
     """A spin box whose arrows respect the model's bounds while typed values are kept."""
 
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
@@ -247,6 +249,7 @@ class IntSpinBox(QSpinBox):
         self.spec = spec
         self.setRange(*INT32)
         self.setAccelerated(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return _compact_hint(self, super().minimumSizeHint())
@@ -342,7 +345,7 @@ class NumberEditor(ParamEditor):
 class ChoiceEditor(ParamEditor):
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        self.combo = QComboBox(self)
+        self.combo = SafeComboBox(self)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(6)
         for option in spec.options:

@@ -241,3 +241,29 @@ def test_flow_info_follows_undo_while_the_inspector_is_hidden(window, qtbot):
     window.controller.push(SetFlowInfo("Renamed", "x"))
     window.docks["inspector"].show()
     assert window.inspector.flow_name.text() == "Renamed"
+
+
+def _wheel(widget, steps: int = 1) -> None:
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    pos = QPointF(widget.rect().center())
+    event = QWheelEvent(pos, QPointF(widget.mapToGlobal(pos.toPoint())), QPoint(), QPoint(0, 120 * steps),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_changes_a_value_only_in_the_focused_field(window, qtbot):
+    _open_form(window, {"epochs": 3})
+    spin = window.inspector.editor("epochs").focus_widget()
+    window.canvas.setFocus()
+    _wheel(spin)
+    assert window.doc.flow.node("f").params["epochs"] == 3  # passing over it scrolls the form instead
+    spin.setFocus()
+    _wheel(spin)
+    assert window.doc.flow.node("f").params["epochs"] == 4
+    combo = window.inspector.editor("scheduler").focus_widget()
+    window.canvas.setFocus()
+    _wheel(combo, -1)
+    assert window.doc.flow.node("f").params.get("scheduler", "linear") == "linear"
