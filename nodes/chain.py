@@ -25,11 +25,16 @@ class Prompt(Node):
     category = "Chains"
     icon = "mdi6.text-box-edit-outline"
     description = ("A prompt template. Each `{{ name }}` in it becomes an input; the output is the filled text "
-                   "and the same prompt as chat messages (with the system prompt, if any).")
+                   "and the same prompt as chat messages (with the system prompt, if any). Connect `history` "
+                   "(e.g. a generate node's messages) to continue a conversation.")
+
+    class Inputs(Ports):
+        history = Port(Messages, "An earlier conversation to continue (the new user message is appended)",
+                       optional=True)
 
     class Outputs(Ports):
         text = Port(Text, "The filled template (the system prompt first, when there is one)")
-        messages = Port(Messages, "The prompt as chat messages: system (when set), then user")
+        messages = Port(Messages, "The prompt as chat messages: system (when set), the history, then user")
 
     class Params(NodeParams):
         template: str = TextField("{{ question }}", "The prompt; `{{ name }}` placeholders become input ports")
@@ -40,9 +45,10 @@ class Prompt(Node):
         raw = dict(params or {})
         template = raw.get("template", cls.Params.model_fields["template"].default)
         system = raw.get("system", "")
-        names = tmpl.variables(str(system or ""), str(template or ""))
-        return tuple(Port(AnyValue, f"Fills {{{{ {n} }}}} (text; numbers and JSON are written out)").named(n)
-                     for n in names)
+        names = [n for n in tmpl.variables(str(system or ""), str(template or "")) if n != HISTORY]
+        return (*cls.Inputs.all(),
+                *(Port(AnyValue, f"Fills {{{{ {n} }}}} (text; numbers and JSON are written out)").named(n)
+                  for n in names))
 
     @classmethod
     def check(cls, params: NodeParams, flow_dir: Path | None) -> list[Problem]:
@@ -53,13 +59,16 @@ class Prompt(Node):
                 problems.append(Problem("bad_placeholder", f"placeholder {{{{ {bad} }}}} is not a variable name",
                                         field=field, hint="use letters, digits and _ (e.g. {{ question }}); "
                                                           "write {{{{ for a literal {{"))
+            if HISTORY in tmpl.variables(getattr(params, field)):
+                problems.append(Problem("reserved_placeholder", f"{{{{ {HISTORY} }}}} is the conversation input, "
+                                        "not a variable", field=field, hint="rename the variable"))
         if not params.template.strip():
             problems.append(Problem("empty_template", "the template is empty", field="template",
                                     hint="write the prompt, with {{ name }} where inputs go"))
         return problems
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        values = {name: inputs[name] for name in inputs if inputs[name] is not None}
+        values = {name: inputs[name] for name in inputs if inputs[name] is not None and name != HISTORY}
         try:
             system = tmpl.render(params.system, values)
             user = tmpl.render(params.template, values)
@@ -67,10 +76,25 @@ class Prompt(Node):
             name = err.args[0]
             raise NodeRunError(f"variable {name!r} has no value", field=name,
                                hint=f"connect a text output to the '{name}' input") from None
-        messages = ([{"role": "system", "content": system}] if system.strip() else [])
+        history = _history(inputs.get(HISTORY))
+        if system.strip():  # this node's system prompt replaces one the history may carry
+            history = [m for m in history if m["role"] != "system"]
+        messages = ([{"role": "system", "content": system}] if system.strip() else []) + history
         messages.append({"role": "user", "content": user})
         text = f"{system}\n\n{user}" if system.strip() else user
         return {"text": text, "messages": messages}
+
+
+HISTORY = "history"
+
+
+def _history(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(m, dict) and "role" in m for m in value):
+        return [dict(m) for m in value]
+    raise NodeRunError("history must be a list of {role, content} messages", field=HISTORY,
+                       hint="connect the messages output of chain.generate, chain.prompt or agent.tools")
 
 
 class Generate(Node):

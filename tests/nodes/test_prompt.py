@@ -20,13 +20,13 @@ REGISTRY = NodeRegistry([Prompt, TextInput, Output])
 def test_variables_become_input_ports_in_order() -> None:
     ports = Prompt.input_ports({"system": "You answer in {{language}}.",
                                 "template": "Q: {{ question }}\nContext: {{context}}\nAgain {{question}}"})
-    assert [p.name for p in ports] == ["language", "question", "context"]
-    assert all(not p.optional for p in ports)
-    assert [p.name for p in Prompt.input_ports({"template": "no variables, {\"json\": 1}"})] == []
+    assert [p.name for p in ports] == ["history", "language", "question", "context"]
+    assert ports[0].optional and all(not p.optional for p in ports[1:])
+    assert [p.name for p in Prompt.input_ports({"template": "no variables, {\"json\": 1}"})] == ["history"]
 
 
 def test_default_template_has_a_question_port() -> None:
-    assert [p.name for p in Prompt.input_ports(None)] == ["question"]
+    assert [p.name for p in Prompt.input_ports(None)] == ["history", "question"]
 
 
 def test_unconnected_variable_is_a_validation_problem() -> None:
@@ -80,3 +80,21 @@ def test_text_outside_placeholders_is_kept_and_values_are_inserted_verbatim(lite
     assert render(literal, {}) == literal
     assert render(literal + "{{ x }}" + literal, {"x": value}) == literal + value + literal
     assert variables(literal + "{{x}}") == ["x"]
+
+
+def test_history_continues_a_conversation(make_ctx) -> None:
+    history = [{"role": "system", "content": "old system"}, {"role": "user", "content": "Hi"},
+               {"role": "assistant", "content": "Hello!"}]
+    out = Prompt().run(make_ctx(), PortValues({"history": history, "q": "And now?"}), Prompt.Params(template="{{q}}"))
+    assert out["messages"] == [*history, {"role": "user", "content": "And now?"}]
+    replaced = Prompt().run(make_ctx(), PortValues({"history": history, "q": "x"}),
+                            Prompt.Params(template="{{q}}", system="new system"))
+    assert [m["content"] for m in replaced["messages"]] == ["new system", "Hi", "Hello!", "x"]
+    with pytest.raises(NodeRunError) as err:
+        Prompt().run(make_ctx(), PortValues({"history": "not messages", "q": "x"}), Prompt.Params(template="{{q}}"))
+    assert err.value.field == "history"
+
+
+def test_history_is_not_a_variable_name() -> None:
+    problems = Prompt.check(Prompt.Params(template="{{ history }}"), None)
+    assert [(p.code, p.field) for p in problems] == [("reserved_placeholder", "template")]
