@@ -26,7 +26,7 @@ SK = QKeySequence.StandardKey
 class ActionSpec:
     key: str
     text: str
-    slot: str  # a MainWindow method name, or "canvas.<method>" for the canvas view's
+    slot: str  # a MainWindow method name, or "<attribute>.<method>" (the canvas view's, the run seam's)
     icon: str | None = None
     shortcut: tuple[SK | str, ...] = ()
     tip: str = ""
@@ -68,10 +68,10 @@ SPECS: tuple[ActionSpec, ...] = (
                "Arrange the nodes left to right by their connections"),
     ActionSpec("full_screen", "&Full Screen", "toggle_full_screen", "mdi6.fullscreen", (SK.FullScreen, "F11")),
     # Run (wired to the engine in a later issue; see MainWindow.attach_runner)
-    ActionSpec("run", "&Run Flow", "run_flow", "mdi6.play", ("F5", "Ctrl+Return"), "Run the flow", enabled=False),
-    ActionSpec("run_selected", "Run to &Selected Node", "run_selected", "mdi6.play-outline", ("Shift+F5",),
+    ActionSpec("run", "&Run Flow", "run_seam.run_flow", "mdi6.play", ("F5", "Ctrl+Return"), "Run the flow", enabled=False),
+    ActionSpec("run_selected", "Run to &Selected Node", "run_seam.run_selected", "mdi6.play-outline", ("Shift+F5",),
                "Run the selected node and what it needs", enabled=False),
-    ActionSpec("stop", "S&top", "stop_run", "mdi6.stop", ("Ctrl+.",), "Stop the running flow", enabled=False),
+    ActionSpec("stop", "S&top", "run_seam.stop", "mdi6.stop", ("Ctrl+.",), "Stop the running flow", enabled=False),
     ActionSpec("validate", "&Check Flow", "validate_now", "mdi6.check-decagram-outline", ("F7",),
                "Validate the flow now and show the problems"),
     # Help
@@ -94,9 +94,9 @@ TOOLBAR = ("new", "open", "save", "-", "@undo", "@redo", "-", "quick_add", "auto
 
 
 def _slot(window: MainWindow, name: str):  # noqa: ANN202 - a zero-argument callable
-    if name.startswith("canvas."):
-        method = name.removeprefix("canvas.")
-        return lambda _checked=False: getattr(window.canvas, method)()
+    if "." in name:
+        owner, method = name.split(".", 1)
+        return lambda _checked=False: getattr(getattr(window, owner), method)()
     return lambda _checked=False: getattr(window, name)()
 
 

@@ -29,10 +29,12 @@ from .problems_panel import ProblemsPanel
 from .prompts import Prompts
 from .recent_files import add_recent_file, clear_recent_files, recent_files
 from .recovery import Autosaver, RecoveryEntry, pending_recoveries
+from .run_seam import Runner, RunSeam
 from .settings import app_settings
 from .start_page import StartPage, TemplateGallery
 
 FLOW_FILTER = "Flows (*.flow.json);;JSON (*.json);;All files (*)"
+
 
 
 class MainWindow(QMainWindow):
@@ -42,7 +44,6 @@ class MainWindow(QMainWindow):
         self.setObjectName("FlowStudioMainWindow")
         self.registry = registry or default_registry()
         self.prompts = prompts or Prompts()
-        self.runner: object | None = None  # the engine bridge, attached by a later issue
         self.has_flow = False
         self._recovered = False  # restored from autosave: unsaved even though the undo stack is clean
         self.controller = DocumentController(self._empty_document(), self)
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         self.docks["problems"].raise_()
         em = self.fontMetrics().height()
 
+        self.run_seam = RunSeam(self)
         self.actions_ = act.build_actions(self)
         for spec in act.SPECS:
             if spec.canvas:
@@ -412,23 +414,12 @@ class MainWindow(QMainWindow):
 
     # -- run (the engine is wired to the app in a later issue)
 
-    def attach_runner(self, runner: object) -> None:
-        """Connect an engine bridge with `run(doc, targets)` and `stop()`; enables the Run menu."""
-        self.runner = runner
-        for key in ("run", "run_selected", "stop"):
-            self.actions_[key].setEnabled(True)
+    def attach_runner(self, runner: Runner) -> None:
+        """Connect the engine bridge (see run_seam.py); enables the Run menu."""
+        self.run_seam.attach(runner)
 
-    def run_flow(self) -> None:
-        if self.runner is not None:
-            self.runner.run(self.doc, None)  # type: ignore[attr-defined]
-
-    def run_selected(self) -> None:
-        if self.runner is not None:
-            self.runner.run(self.doc, self.canvas.selected_node_ids())  # type: ignore[attr-defined]
-
-    def stop_run(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()  # type: ignore[attr-defined]
+    def set_running(self, running: bool) -> None:
+        self.run_seam.set_running(running)
 
     def validate_now(self) -> None:
         self.problems.refresh()

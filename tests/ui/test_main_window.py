@@ -47,9 +47,15 @@ def test_run_actions_call_an_attached_runner(window):
     window.new_flow()
     window.attach_runner(runner)
     assert window.actions_["run"].isEnabled()
+    assert not window.actions_["stop"].isEnabled()
     window.actions_["run"].trigger()
+    window.set_running(True)  # what the bridge reports
+    assert not window.actions_["run"].isEnabled() and window.actions_["stop"].isEnabled()
     window.actions_["stop"].trigger()
-    assert runner.calls == [("run", window.doc, None), ("stop",)]
+    window.set_running(False)
+    window.canvas.select_nodes([window.add_node_at_center("stub.const")])
+    window.actions_["run_selected"].trigger()
+    assert runner.calls == [("run", window.doc, None), ("stop",), ("run", window.doc, ["const"])]
 
 
 def test_history_lists_edits_and_clicking_goes_back(window, qtbot, tmp_path):
