@@ -142,17 +142,25 @@ def prepare_resume(ctx: Any, fp: str) -> tuple[str | None, dict[str, Any]]:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     lineage_file = ckpt_dir / "lineage.json"
     lineage: dict[str, Any] = {"fingerprint": fp, "segments": []}
+    same_job = False
     if lineage_file.exists():
         old = json.loads(lineage_file.read_text(encoding="utf-8"))
-        if old.get("fingerprint") == fp:
-            lineage = old
+        segments = old.get("segments") or [{}]
+        if old.get("fingerprint") == fp and segments[-1].get("status") != "finished":
+            lineage, same_job = old, True
         else:
-            ctx.log("params or inputs changed since the last checkpoint: starting fresh")
+            if old.get("fingerprint") != fp:
+                ctx.log("params or inputs changed since the last checkpoint: starting fresh")
             for child in ckpt_dir.glob("checkpoint-*"):
                 shutil.rmtree(child, ignore_errors=True)
-    last = get_last_checkpoint(str(ckpt_dir)) if lineage["segments"] else None
+    else:
+        for child in ckpt_dir.glob("checkpoint-*"):  # not ours: no lineage says what made them
+            shutil.rmtree(child, ignore_errors=True)
+    # a stopped run, or one that failed after a periodic checkpoint (save_steps), continues from its last one
+    last = get_last_checkpoint(str(ckpt_dir)) if same_job else None
     if last:
         ctx.log(f"resuming from {Path(last).name}")
+    _write_lineage(ctx, lineage)
     return last, lineage
 
 
@@ -194,6 +202,10 @@ def run_training(trainer: Any, ctx: Any, callback: Any, resume: str | None, line
     try:
         result = trainer.train(resume_from_checkpoint=resume)
     except Exception as err:
+        state = getattr(trainer, "state", None)
+        segment.update(end_step=int(getattr(state, "global_step", start) or start), status="failed")
+        lineage["segments"].append(segment)
+        _write_lineage(ctx, lineage)
         if is_oom(err):
             raise NodeRunError(f"out of memory while training: {str(err).splitlines()[0][:200]}",
                                hint=OOM_HINT, field="batch_size") from None
