@@ -149,7 +149,8 @@ class MainWindow(QMainWindow):
 
     def _update_status(self, problems: list) -> None:
         flow = self.doc.flow
-        self.status_counts.setText(f"{len(flow.nodes)} nodes · {len(flow.edges)} connections  ")
+        self.status_counts.setText(f"{len(flow.nodes)} nodes · {len(flow.edges)} connections  "
+                                   if self.has_flow else "")
         errors = sum(p.severity == "error" for p in problems)
         if not self.has_flow:
             self.status_problems.setText("")

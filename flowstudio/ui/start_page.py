@@ -124,7 +124,7 @@ def _first_sentences(text: str, limit: int = 160) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
-    return cut + "…"
+    return cut.rstrip(".,;:") + "…"
 
 
 class TemplateGrid(QScrollArea):
