@@ -144,7 +144,8 @@ def run_python(code: str, limits: SandboxLimits, *, stdin: str = "", scratch: Pa
 
 def _run(code: str, limits: SandboxLimits, stdin: str, scratch: Path) -> SandboxResult:
     (scratch / "snippet.py").write_text(code, encoding="utf-8")
-    cpu = int(limits.timeout_s) + 2
+    # A backstop behind the wall-time limit; threads add CPU time in parallel, so allow every core.
+    cpu = int(limits.timeout_s * (os.cpu_count() or 1)) + 2
     args = [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, str(limits.memory_mb * MB), str(cpu),
             str(limits.max_file_mb * MB)]
     started = time.monotonic()
