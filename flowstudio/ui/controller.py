@@ -45,6 +45,7 @@ class _EditCommand(QUndoCommand):
         self.inverse = inverse
         self._merge_id = merge_id
         self._applied = True
+        self._merged = False  # edit/inverse are flat Batches once another command was folded in
 
     def id(self) -> int:  # noqa: A003 - Qt's name
         return self._merge_id
@@ -60,14 +61,22 @@ class _EditCommand(QUndoCommand):
         self._applied = False
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 - Qt's name
+        """Fold a later command into this one, keeping one flat list however long the drag or typing."""
         if not isinstance(other, _EditCommand) or other.id() != self.id():
             return False
-        key = _override_key(self.edit)
-        if key is not None and key == _override_key(other.edit):
-            self.edit = other.edit  # the later state wins; our inverse already restores the first state
+        if not self._merged:
+            self.edit = Batch([self.edit], label=self.text())
+            self.inverse = Batch([self.inverse], label=self.text())
+            self._merged = True
+        assert isinstance(self.edit, Batch) and isinstance(self.inverse, Batch)
+        last = self.edit.edits[-1] if self.edit.edits else None
+        key = _override_key(other.edit)
+        if last is not None and key is not None and key == _override_key(last):
+            # the later state wins; the inverse we hold already restores the state before `last`
+            self.edit.edits[-1] = other.edit
         else:
-            self.edit = Batch([self.edit, other.edit], label=self.text())
-            self.inverse = Batch([other.inverse, self.inverse], label=self.text())
+            self.edit.edits.append(other.edit)
+            self.inverse.edits.insert(0, other.inverse)  # undo the newest first
         return True
 
 

@@ -125,3 +125,16 @@ def test_many_edits_and_signals_do_not_exhaust_none_or_true(ctl):
     for i in range(20_000):  # each push emits `changed` and calls void Qt methods
         ctl.push(MoveNodes({"a": (float(i % 7), 0.0)}), merge_key="drag")
     assert ctl.undo_stack.count() == 1
+
+
+def test_a_long_merge_of_unlike_edits_stays_flat_and_exact(ctl):
+    first = ctl.doc.to_json_text()
+    for i in range(1500):  # e.g. a drag that also retitles: far beyond Python's recursion limit if nested
+        ctl.push(MoveNodes({"a": (float(i), 0.0)}), merge_key="k")
+        ctl.push(SetParam("a", "bias", float(i % 50)), merge_key="k")
+    assert ctl.undo_stack.count() == 1
+    last = ctl.doc.to_json_text()
+    ctl.undo()
+    assert ctl.doc.to_json_text() == first
+    ctl.redo()
+    assert ctl.doc.to_json_text() == last
