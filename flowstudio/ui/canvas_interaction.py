@@ -12,6 +12,7 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QRubberBand
 from shiboken6 import isValid
 
+from flowstudio.core.clipboard import copy_fragment, paste_edit
 from flowstudio.core.edits import Batch, MoveNodes, UpdateGroup
 
 from .canvas_connect import ConnectionGesture
@@ -52,6 +53,7 @@ class CanvasInteraction:
         self._hover_port: PortItem | None = None
         self._hover_edge: EdgeItem | None = None
         self._toggle_off = False
+        self._clone_pending = False
         self._snap = False
         self._autopan = QTimer(view)
         self._autopan.setInterval(16)
@@ -164,6 +166,7 @@ class CanvasInteraction:
             self._start_positions = {nid: tuple(self.scene.nodes[nid].pos().toTuple())
                                      for nid in self.view.selected_node_ids()}
             self._serial += 1
+            self._clone_pending = bool(mods & Qt.KeyboardModifier.AltModifier)  # Alt-drag drags copies
             self.mode = "move"
             return True
         if isinstance(item, EdgeItem):
@@ -279,8 +282,26 @@ class CanvasInteraction:
                                        else Qt.CursorShape.OpenHandCursor if self.space_held
                                        else Qt.CursorShape.ArrowCursor)
 
+    def _clone_selection(self) -> None:
+        """Alt-drag: copies of the dragged nodes (with their inner edges) take their place in the drag."""
+        self._clone_pending = False
+        ids = list(self._start_positions)
+        fragment = copy_fragment(self.doc.flow, ids)
+        edit, new_ids = paste_edit(self.doc, fragment, (0.0, 0.0))
+        edit.label = f"Duplicate {len(ids)} node{'s' if len(ids) != 1 else ''}"
+        if not self.view.push(edit, self._merge_key()):
+            return
+        renamed = dict(zip([n.id for n in fragment.nodes], new_ids, strict=True))
+        anchor = self._click_item.node_id if self._click_item is not None else None
+        self._start_positions = {renamed[k]: v for k, v in self._start_positions.items()}
+        self.view.select_nodes(new_ids)
+        if anchor in renamed:
+            self._click_item = self.scene.nodes.get(renamed[anchor])
+
     def _drag_nodes(self, scene_pos: QPointF, snap: bool = False) -> None:
         """Move the selection with the mouse; with Ctrl held the grabbed node snaps to the grid."""
+        if self._clone_pending:
+            self._clone_selection()
         delta = scene_pos - self._press_scene
         dx, dy = round(delta.x(), 1), round(delta.y(), 1)
         anchor = self._click_item.node_id if self._click_item is not None else None

@@ -297,3 +297,22 @@ def test_selection_listeners_hear_once_per_gesture(make_canvas):
     assert seen == [["c", "a", "s", "m"], []]
     cv.view.controller.undo()  # restored nodes come back unselected: nothing to hear
     assert len(seen) == 2
+
+
+def test_alt_drag_drags_copies_in_one_step(make_canvas):
+    cv = make_canvas(_doc())
+    first = cv.doc.to_json_text()
+    cv.view.select_nodes(["c", "a"])
+    cv.drag(cv.node_pos("a"), cv.node_pos("a") + QPoint(0, 200), modifiers=Qt.KeyboardModifier.AltModifier)
+    flow = cv.doc.flow
+    assert flow.node("c").position == (0.0, 0.0) and flow.node("a").position == (300.0, 0.0)  # originals stay
+    copies = flow.nodes[4:]
+    assert [n.type for n in copies] == ["stub.const", "stub.add"]
+    assert [n.position for n in copies] == [(0.0, 200.0), (300.0, 200.0)]
+    assert (f"{copies[0].id}.value", f"{copies[1].id}.a") in cv.edges()
+    assert cv.view.selected_node_ids() == [n.id for n in copies]
+    assert cv.view.controller.undo_stack.count() == 1
+    cv.view.controller.undo()
+    assert cv.doc.to_json_text() == first
+    cv.click(cv.node_pos("s"), Qt.KeyboardModifier.AltModifier)  # an Alt-click copies nothing
+    assert len(cv.doc.flow.nodes) == 4
