@@ -185,3 +185,27 @@ def fit_group(view: CanvasView, group_id: str) -> None:
     new = (rect.x(), rect.y(), rect.width(), rect.height())
     if spec.rect != new:
         view.push(UpdateGroup(spec.model_copy(update={"rect": new}), label="Fit frame"))
+
+
+def select_related(view: CanvasView, upstream: bool) -> None:
+    """Add everything upstream (what the selection needs) or downstream (what needs it) to the selection."""
+    chosen = set(view.selected_node_ids())
+    neighbours: dict[str, list[str]] = {}
+    for e in view.doc.flow.edges:
+        a, b = (e.target_node, e.source_node) if upstream else (e.source_node, e.target_node)
+        neighbours.setdefault(a, []).append(b)
+    stack, seen = list(chosen), set(chosen)
+    while stack:
+        for m in neighbours.get(stack.pop(), ()):
+            if m not in seen:
+                seen.add(m)
+                stack.append(m)
+    view.select_nodes(seen)
+
+
+def disconnect_selected(view: CanvasView) -> None:
+    """Remove every edge touching the selected nodes (one undo step)."""
+    chosen = set(view.selected_node_ids())
+    edges = [e for e in view.doc.flow.edges if e.source_node in chosen or e.target_node in chosen]
+    if edges:
+        view.push(Batch([Disconnect(e) for e in edges], label="Disconnect all"))

@@ -64,6 +64,10 @@ class CanvasEditors:
             menu.addAction("Frame selection in a comment frame", view.add_group_around_selection)
             menu.addAction("Auto-layout selection", view.auto_layout)
             menu.addSeparator()
+            menu.addAction("Select upstream", lambda: actions.select_related(view, upstream=True))
+            menu.addAction("Select downstream", lambda: actions.select_related(view, upstream=False))
+            menu.addAction("Disconnect all", lambda: actions.disconnect_selected(view))
+            menu.addSeparator()
             menu.addAction("Delete", view.delete_selected)
         elif isinstance(item, EdgeItem):
             view.set_selection([item])

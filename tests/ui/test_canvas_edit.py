@@ -316,3 +316,18 @@ def test_alt_drag_drags_copies_in_one_step(make_canvas):
     assert cv.doc.to_json_text() == first
     cv.click(cv.node_pos("s"), Qt.KeyboardModifier.AltModifier)  # an Alt-click copies nothing
     assert len(cv.doc.flow.nodes) == 4
+
+
+def test_select_upstream_downstream_and_disconnect_all(make_canvas):
+    from flowstudio.ui import canvas_actions
+
+    cv = make_canvas(_doc())
+    cv.view.select_nodes(["a"])
+    canvas_actions.select_related(cv.view, upstream=True)
+    assert cv.view.selected_node_ids() == ["c", "a"]
+    cv.view.select_nodes(["c"])
+    canvas_actions.select_related(cv.view, upstream=False)
+    assert cv.view.selected_node_ids() == ["c", "a", "s"]
+    cv.view.select_nodes(["a"])
+    canvas_actions.disconnect_selected(cv.view)
+    assert cv.edges() == set() and cv.view.controller.undo_stack.count() == 1
