@@ -176,7 +176,7 @@ class Inspector(QWidget):
         self.title_edit.setPlaceholderText("Flow")
         self.title_edit.setEnabled(False)
         flow = self.doc.flow
-        self.type_label.setText(f"{len(flow.nodes)} nodes · {len(flow.edges)} connections")
+        self.type_label.setText(_counts(flow))
         self.description.setText("Select a node to edit its settings.")
         self.description.show()
         form_host = QWidget()
@@ -379,7 +379,7 @@ class Inspector(QWidget):
 
     def _refresh_flow_info(self) -> None:
         flow = self.doc.flow
-        self.type_label.setText(f"{len(flow.nodes)} nodes · {len(flow.edges)} connections")
+        self.type_label.setText(_counts(flow))
         if self.flow_name.text() != flow.name:
             self.flow_name.setText(flow.name)
         if self.flow_description.toPlainText() != flow.description:
@@ -451,6 +451,11 @@ class Inspector(QWidget):
 
 
 DESCRIPTION_LIMIT = 240
+
+
+def _counts(flow: Any) -> str:
+    nodes, edges = len(flow.nodes), len(flow.edges)
+    return f"{nodes} node{'s' if nodes != 1 else ''} · {edges} connection{'s' if edges != 1 else ''}"
 
 
 def _brief(text: str) -> str:

@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
 
     def _update_status(self, problems: list) -> None:
         flow = self.doc.flow
-        self.status_counts.setText(f"{len(flow.nodes)} nodes · {len(flow.edges)} connections  "
+        self.status_counts.setText(f"{_plural(len(flow.nodes), 'node')} · {_plural(len(flow.edges), 'connection')}  "
                                    if self.has_flow else "")
         errors = sum(p.severity == "error" for p in problems)
         if not self.has_flow:
@@ -471,6 +471,10 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         event.accept()
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _snap(point: QPointF, grid: float = 20.0) -> tuple[float, float]:
