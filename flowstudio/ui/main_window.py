@@ -36,7 +36,6 @@ from .start_page import StartPage, TemplateGallery
 FLOW_FILTER = "Flows (*.flow.json);;JSON (*.json);;All files (*)"
 
 
-
 class MainWindow(QMainWindow):
     def __init__(self, registry: NodeRegistry | None = None, prompts: Prompts | None = None,
                  autosave_ms: int | None = None, restore_layout: bool = True) -> None:
