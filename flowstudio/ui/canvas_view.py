@@ -19,6 +19,7 @@ from . import canvas_actions as actions
 from . import canvas_clipboard
 from . import canvas_style as cs
 from .canvas_interaction import NUDGE, CanvasInteraction
+from .canvas_minimap import CanvasMinimap
 from .canvas_overview import OVERVIEW_ZOOM
 from .canvas_scene import SCENE_EXTENT, CanvasScene
 from .controller import DocumentController
@@ -69,6 +70,7 @@ class CanvasView(QGraphicsView):
             QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
         self.setMouseTracking(True)
         self.quick_add = QuickAddPopup(self)
+        self.minimap = CanvasMinimap(self)
         self.interaction = CanvasInteraction(self)
         self._last_selection: list[str] = []
         self.paste_count = 0
@@ -139,8 +141,22 @@ class CanvasView(QGraphicsView):
         after = self.mapToScene(view_pt)
         self._pan_scene(after - scene_pt)
 
+    def set_minimap_visible(self, on: bool) -> None:
+        """Show or hide the minimap (it also hides itself while the flow has fewer than two nodes)."""
+        self.minimap.set_enabled(on)
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt's name
+        super().scrollContentsBy(dx, dy)
+        self.minimap.follow_view()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.minimap.place()
+        self.minimap.follow_view()
+
     def _update_lod(self) -> None:
         self._scene.set_overview(self.zoom() < OVERVIEW_ZOOM)
+        self.minimap.follow_view()
 
     def _pan_scene(self, delta: QPointF) -> None:
         """Move the view so the scene shifts by `delta` (scene units) under the viewport."""
@@ -405,6 +421,7 @@ class CanvasView(QGraphicsView):
         painter.setWorldTransform(transform)
 
     def _on_theme(self, _name: str) -> None:
+        self.minimap.schedule()
         self.resetCachedContent()
         self.viewport().update()
 
