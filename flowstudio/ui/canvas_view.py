@@ -147,16 +147,21 @@ class CanvasView(QGraphicsView):
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt's name
         super().scrollContentsBy(dx, dy)
-        self.minimap.follow_view()
+        self._follow_minimap()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
-        self.minimap.place()
-        self.minimap.follow_view()
+        if hasattr(self, "minimap"):
+            self.minimap.place()
+        self._follow_minimap()
+
+    def _follow_minimap(self) -> None:
+        if hasattr(self, "minimap"):  # Qt scrolls and resizes the view while __init__ is still running
+            self.minimap.follow_view()
 
     def _update_lod(self) -> None:
         self._scene.set_overview(self.zoom() < OVERVIEW_ZOOM)
-        self.minimap.follow_view()
+        self._follow_minimap()
 
     def _pan_scene(self, delta: QPointF) -> None:
         """Move the view so the scene shifts by `delta` (scene units) under the viewport."""
