@@ -98,9 +98,15 @@ class MoveNodes(Edit):
     label: str = "Move"
 
     def apply(self, flow: Flow) -> Edit:
+        by_id: dict[str, NodeSpec] = {}
+        for node in flow.nodes:  # one pass, not one scan per node: a drag moves many nodes many times
+            by_id.setdefault(node.id, node)
+        missing = [node_id for node_id in self.positions if node_id not in by_id]
+        if missing:
+            raise EditError(f"no node '{missing[0]}' in the flow")
         old = {}
         for node_id, pos in self.positions.items():
-            node = flow.nodes[_node_index(flow, node_id)]
+            node = by_id[node_id]
             old[node_id] = node.position
             node.position = (float(pos[0]), float(pos[1]))
         return MoveNodes(old, label=self.label)
