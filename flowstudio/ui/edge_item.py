@@ -134,22 +134,29 @@ class EdgeItem(_CurveItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setZValue(0.0)
         self.setToolTip(f"{spec.source} → {spec.target}")
+        self._layout_key: tuple = ()
+        self._src_offset = self._dst_offset = QPointF()
         self.update_path()
 
     def type(self) -> int:  # noqa: A003 - Qt's name
         return self.Type
 
     def update_path(self) -> None:
+        """Follow the end nodes. Ports and style are looked up again only when a node's layout changed."""
+        key = (self.source.layout_version, self.target.layout_version, cs.palette().name)
+        if key != self._layout_key:
+            self._restyle()
+            self._layout_key = key
+        self.set_points(self.source.pos() + self._src_offset, self.target.pos() + self._dst_offset)
+
+    def _restyle(self) -> None:
         src = self.source.port(self.spec.source_port, False)
         dst = self.target.port(self.spec.target_port, True)
-        p1 = src.anchor() if src else self.source.pos() + QPointF(self.source.width, cs.TITLE_HEIGHT / 2)
-        p2 = dst.anchor() if dst else self.target.pos() + QPointF(0.0, cs.TITLE_HEIGHT / 2)
+        self._src_offset = src.info.local if src else QPointF(self.source.width, cs.TITLE_HEIGHT / 2)
+        self._dst_offset = dst.info.local if dst else QPointF(0.0, cs.TITLE_HEIGHT / 2)
         ok = src is not None and dst is not None and src.info.known and dst.info.known
         color = cs.color(src.info.type.color) if ok and src is not None else cs.color(cs.palette().missing)
-        if color != self.color or self.dashed == ok or self._pen_selected.color() != cs.color(
-                cs.palette().edge_selected):
-            self.set_style(color, not ok)
-        self.set_points(p1, p2)
+        self.set_style(color, not ok)
 
 
 class DragEdge(_CurveItem):

@@ -139,6 +139,7 @@ class NodeItem(QGraphicsItem):
 
     def _layout(self) -> None:
         self.prepareGeometryChange()
+        self.layout_version = getattr(self, "layout_version", 0) + 1  # edges re-read port offsets
         title_fm = QFontMetricsF(cs.font("title"))
         fm = QFontMetricsF(cs.font("port"))
         in_w = max((fm.horizontalAdvance(p.name) for p in self.inputs), default=0.0)
