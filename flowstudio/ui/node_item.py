@@ -46,13 +46,14 @@ def _static(text: str, font) -> QStaticText:
 
 _ICON_PX = 48  # icons are rasterised once at this size and scaled down (crisp up to 3x zoom)
 _ICON_RECT = QRectF(8, 6, 16, 16)
-_ICON_SOURCE = QRectF(0, 0, _ICON_PX, _ICON_PX)
 _BADGE_BACK = QColor(0, 0, 0, 70)
 
 
 @lru_cache(maxsize=256)
-def icon_pixmap(name: str, color: str) -> QPixmap:
-    return node_icon(name, color).pixmap(_ICON_PX, _ICON_PX)
+def icon_pixmap(name: str, color: str) -> tuple[QPixmap, QRectF]:
+    """The icon rasterised once, and its whole area in the pixmap's own pixels (HiDPI pixmaps are larger)."""
+    pixmap = node_icon(name, color).pixmap(_ICON_PX, _ICON_PX)
+    return pixmap, QRectF(0, 0, pixmap.width(), pixmap.height())
 
 
 @lru_cache(maxsize=256)
@@ -282,7 +283,7 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(self._rect, cs.CORNER_RADIUS, cs.CORNER_RADIUS)
         # header: icon, title, badge (text and icons prepared in _layout, not per paint)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        painter.drawPixmap(_ICON_RECT, icon_pixmap(self.icon_name, "#ffffff"), _ICON_SOURCE)
+        painter.drawPixmap(_ICON_RECT, *icon_pixmap(self.icon_name, "#ffffff"))
         painter.setFont(cs.font("title"))
         painter.setPen(cs.color("#ffffff"))
         painter.drawStaticText(*self._title_text)
@@ -292,7 +293,7 @@ class NodeItem(QGraphicsItem):
             painter.drawEllipse(QPointF(self.width - 15, cs.TITLE_HEIGHT / 2), 10, 10)
             badge = icon_pixmap(cs.STATUS_ICONS.get(self.status, "mdi6.help-circle"),
                                 cs.STATUS_COLORS.get(self.status, "#9e9e9e"))
-            painter.drawPixmap(QRectF(self.width - 24, 5, 18, 18), badge, _ICON_SOURCE)
+            painter.drawPixmap(QRectF(self.width - 24, 5, 18, 18), *badge)
         # ports and their names
         painter.setFont(cs.font("port"))
         for port in (*self.inputs, *self.outputs):
