@@ -132,3 +132,14 @@ def test_discard_and_later_answers(qtbot, home):
     assert not window.offer_recovery()
     assert prompts.asked == ["restore:drop", "restore:keep"]  # newest first
     assert not drop.exists() and keep.exists()
+
+
+def test_closing_the_window_cleanly_removes_the_recovery_file(window, qtbot, tmp_path):
+    window.open_path(_flow_file(tmp_path))
+    window.controller.push(SetParam("adder", "bias", 5.0))
+    qtbot.waitUntil(window.autosaver.file.exists, timeout=3000)
+    window.prompts.unsaved.append("discard")
+    window.close()
+    assert not window.isVisible()
+    assert not window.autosaver.file.exists()
+    assert pending_recoveries() == []
