@@ -7,6 +7,7 @@ follows undo and redo. Values the model refuses stay visible at their field, wit
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -211,8 +212,6 @@ class Inspector(QWidget):
         if cls is None:
             raw = QPlainTextEdit(host)
             raw.setReadOnly(True)
-            import json
-
             raw.setPlainText(json.dumps(node.params, indent=2))
             layout.addWidget(raw)
         else:

@@ -266,3 +266,15 @@ def test_the_wheel_changes_a_value_only_in_the_focused_field(window, qtbot):
     window.canvas.setFocus()
     _wheel(combo, -1)
     assert window.doc.flow.node("f").params.get("scheduler", "linear") == "linear"
+
+
+def test_a_node_of_a_missing_type_is_shown_read_only_and_several_nodes_say_so(window):
+    flow = make_flow([("gone", "plugin.missing", {"alpha": 1}), ("c", "stub.const", {})], [])
+    window.set_document(FlowDocument(flow, None, window.registry))
+    window.canvas.select_nodes(["gone"])
+    ins = window.inspector
+    assert "not installed" in ins.description.text()
+    raw = ins.scroll.widget().findChild(QPlainTextEdit)
+    assert raw.isReadOnly() and '"alpha": 1' in raw.toPlainText()
+    window.canvas.select_nodes(["gone", "c"])
+    assert "2 nodes selected" in ins.empty.text()
