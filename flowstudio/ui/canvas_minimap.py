@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from . import canvas_style as cs
@@ -31,6 +31,9 @@ class CanvasMinimap(QWidget):
         self.setToolTip("Minimap: click or drag to move the view")
         self._groups: list[tuple[QColor, QPen, list[QRectF]]] = []  # node rectangles by colour
         self._count = 0
+        self._version = 0
+        self._layer: QPixmap | None = None
+        self._layer_key: tuple = ()
         self._world = QRectF()
         self._dirty = True
         self._enabled = True
@@ -73,6 +76,7 @@ class CanvasMinimap(QWidget):
                 count += 1
             self._groups = [(colour, QPen(colour, 0.0), rects) for colour, rects in groups.values()]
             self._count = count
+            self._version += 1
             self._dirty = False
         self.follow_view()
 
@@ -95,8 +99,8 @@ class CanvasMinimap(QWidget):
         return self._view.mapToScene(self._view.viewport().rect()).boundingRect()
 
     def _mapping(self) -> tuple[float, QPointF, QRectF]:
-        world = self._world
-        world = world.united(self._visible_scene_rect()) if not world.isNull() else self._visible_scene_rect()
+        """The flow's extent fitted into the widget (fixed while panning, so the node layer stays cached)."""
+        world = self._world if not self._world.isNull() else self._visible_scene_rect()
         inner = QRectF(self.rect()).adjusted(PAD, PAD, -PAD, -PAD)
         scale = min(inner.width() / max(world.width(), 1.0), inner.height() / max(world.height(), 1.0))
         offset = QPointF(inner.center().x() - world.center().x() * scale,
@@ -109,9 +113,17 @@ class CanvasMinimap(QWidget):
 
     # -- painting and input
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+    def _node_layer(self) -> QPixmap:
+        """Background and node rectangles, drawn once per document change (or size or theme)."""
+        dpr = self.devicePixelRatioF()
+        key = (self._version, self.width(), self.height(), dpr, cs.palette().name)
+        if key == self._layer_key and self._layer is not None:
+            return self._layer
         pal = cs.palette()
-        painter = QPainter(self)
+        layer = QPixmap(round(self.width() * dpr), round(self.height() * dpr))
+        layer.setDevicePixelRatio(dpr)
+        layer.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(layer)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         back = QColor(pal.node_body)
         back.setAlpha(225)
@@ -120,19 +132,25 @@ class CanvasMinimap(QWidget):
         painter.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
         scale, offset, _ = self._mapping()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        painter.save()
         painter.translate(offset)
         painter.scale(scale, scale)
         for colour, pen, rects in self._groups:  # one call per colour; the cosmetic pen keeps tiny ones visible
             painter.setBrush(colour)
             painter.setPen(pen)
             painter.drawRects(rects)
-        painter.restore()
+        painter.end()
+        self._layer, self._layer_key = layer, key
+        return layer
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._node_layer())
+        scale, offset, _ = self._mapping()
         visible = self._visible_scene_rect()
         frame = QRectF(visible.x() * scale + offset.x(), visible.y() * scale + offset.y(),
                        visible.width() * scale, visible.height() * scale)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        highlight = QColor(pal.node_selected)
+        highlight = QColor(cs.palette().node_selected)
         fill = QColor(highlight)
         fill.setAlpha(30)
         painter.setBrush(fill)
