@@ -7,6 +7,7 @@ object) so tests and scripts can answer them without a dialog blocking.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
@@ -76,6 +77,9 @@ class MainWindow(QMainWindow):
         self.toolbar = act.build_toolbar(self, self.actions_)
         self.status_problems = QLabel(self)
         self.status_counts = QLabel(self)
+        self.status_backup = QLabel(self)
+        self.status_backup.setToolTip("Unsaved changes are backed up every few seconds and offered back after a crash")
+        self.statusBar().addPermanentWidget(self.status_backup)
         self.statusBar().addPermanentWidget(self.status_counts)
         self.statusBar().addPermanentWidget(self.status_problems)
 
@@ -111,6 +115,9 @@ class MainWindow(QMainWindow):
         self.problems.problemsChanged.connect(self._update_status)
         self.controller.changed.connect(lambda _c: self._update_title())
         self.controller.undo_stack.cleanChanged.connect(lambda _c: self._dirty_changed())
+        self.autosaver.saved.connect(lambda when: self.status_backup.setText(
+            f"Backed up {time.strftime('%H:%M:%S', time.localtime(when))}  "))
+        self.autosaver.discarded.connect(lambda: self.status_backup.setText(""))
 
     def _make_start_page(self) -> StartPage:
         page = StartPage(self.registry, self)

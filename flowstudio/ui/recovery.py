@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from flowstudio.core.errors import FlowFileError
 from flowstudio.core.flow import Flow, atomic_write_text, flow_from_data
@@ -95,6 +95,9 @@ def pending_recoveries(directory: Path | None = None) -> list[RecoveryEntry]:
 class Autosaver(QObject):
     """Writes the controller's document to this session's recovery file shortly after changes."""
 
+    saved = Signal(float)  # time.time() of the write
+    discarded = Signal()
+
     def __init__(self, controller: Any, interval_ms: int | None = None, directory: Path | None = None,
                  parent: QObject | None = None, dirty: Callable[[], bool] | None = None) -> None:
         super().__init__(parent)
@@ -134,9 +137,12 @@ class Autosaver(QObject):
             "flow": doc.flow.to_json_dict(),
         }
         atomic_write_text(self.file, json.dumps(data, ensure_ascii=False))
+        self.saved.emit(data["saved_at"])
         return self.file
 
     def discard(self) -> None:
         """The document is saved or closed: nothing to recover."""
         self.timer.stop()
-        self.file.unlink(missing_ok=True)
+        if self.file.exists():
+            self.file.unlink(missing_ok=True)
+            self.discarded.emit()
