@@ -39,6 +39,12 @@ class OverviewItem(QGraphicsItem):
         self._selected: list[QRectF] = []
         self._status: list[tuple[QColor, list[QRectF]]] = []
 
+    def set_zooming(self, zooming: bool) -> None:
+        """While the zoom changes a cached picture is redrawn each frame anyway: draw directly instead."""
+        mode = QGraphicsItem.CacheMode.NoCache if zooming else QGraphicsItem.CacheMode.DeviceCoordinateCache
+        if self.cacheMode() != mode:
+            self.setCacheMode(mode)
+
     def invalidate(self) -> None:
         """Something moved or changed: rebuild the batches before the next paint."""
         if not self.isVisible():

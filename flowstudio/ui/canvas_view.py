@@ -42,6 +42,16 @@ _CTRL_KEYS = {Qt.Key.Key_C, Qt.Key.Key_X, Qt.Key.Key_V, Qt.Key.Key_D, Qt.Key.Key
               Qt.Key.Key_G, Qt.Key.Key_L, Qt.Key.Key_Plus, Qt.Key.Key_Minus, Qt.Key.Key_Equal}
 
 
+def grid_steps(zoom: float) -> tuple[float | None, float]:
+    """Minor and major grid spacing (scene units) for a zoom: 20/100 at 100 %, coarser by fives when far,
+    so lines stay at least a few pixels apart (and the grid costs the same at any zoom)."""
+    major = 100.0
+    while major * zoom < 48.0:
+        major *= 5.0
+    minor = major / 5.0
+    return (minor if minor * zoom >= 16.0 else None), major
+
+
 class CanvasView(QGraphicsView):
     selectionChanged = Signal(list)  # noqa: N815 - selected node ids
     nodeActivated = Signal(str)  # noqa: N815 - double-click on a node
@@ -52,6 +62,10 @@ class CanvasView(QGraphicsView):
         self.controller = controller
         self._scene = CanvasScene(controller, self)
         self.setScene(self._scene)
+        self._zoom_settle = QTimer(self)
+        self._zoom_settle.setSingleShot(True)
+        self._zoom_settle.setInterval(250)
+        self._zoom_settle.timeout.connect(self._zoom_settled)
         self.setSceneRect(QRectF(-SCENE_EXTENT, -SCENE_EXTENT, 2 * SCENE_EXTENT, 2 * SCENE_EXTENT))
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
@@ -161,7 +175,14 @@ class CanvasView(QGraphicsView):
 
     def _update_lod(self) -> None:
         self._scene.set_overview(self.zoom() < OVERVIEW_ZOOM)
+        if self._scene.overview is not None and self._scene.overview_mode:
+            self._scene.overview.set_zooming(True)
+            self._zoom_settle.start()
         self._follow_minimap()
+
+    def _zoom_settled(self) -> None:
+        if self._scene.overview is not None:
+            self._scene.overview.set_zooming(False)
 
     def _pan_scene(self, delta: QPointF) -> None:
         """Move the view so the scene shifts by `delta` (scene units) under the viewport."""
@@ -410,8 +431,9 @@ class CanvasView(QGraphicsView):
         device = transform.mapRect(rect).toAlignedRect()
         origin = transform.map(QPointF(0.0, 0.0))
         painter.resetTransform()
-        for step, colour, min_zoom in ((20.0, pal.grid_minor, 0.6), (100.0, pal.grid_major, 0.15)):
-            if z < min_zoom:
+        minor, major = grid_steps(z)
+        for step, colour in ((minor, pal.grid_minor), (major, pal.grid_major)):
+            if step is None:
                 continue
             c = cs.color(colour)
             px = step * transform.m11()

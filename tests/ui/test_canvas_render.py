@@ -125,3 +125,12 @@ def test_edges_of_selected_nodes_are_emphasized(make_canvas):
     assert second.emphasis and not first.emphasis
     cv.view.select_nodes([])
     assert not first.emphasis and not second.emphasis
+
+
+def test_the_grid_coarsens_when_zoomed_out():
+    from flowstudio.ui.canvas_view import grid_steps
+
+    assert grid_steps(1.0) == (20.0, 100.0)
+    for zoom in (3.0, 1.0, 0.5, 0.2, 0.08):
+        minor, major = grid_steps(zoom)
+        assert major * zoom >= 48 and (minor is None or minor * zoom >= 16)
