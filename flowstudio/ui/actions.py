@@ -75,6 +75,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("validate", "&Check Flow", "validate_now", "mdi6.check-decagram-outline", ("F7",),
                "Validate the flow now and show the problems"),
     # Help
+    ActionSpec("find_action", "&Find Action…", "show_action_search", "mdi6.console-line", ("Ctrl+Shift+P", "F3"),
+               "Search every command by name"),
     ActionSpec("shortcuts", "&Keyboard Shortcuts", "show_shortcuts", "mdi6.keyboard-outline", (SK.HelpContents, "F1")),
     ActionSpec("about", "&About FlowStudio", "show_about", "mdi6.information-outline"),
 )
@@ -86,7 +88,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&View", ("@docks", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",
                "auto_layout", "-", "@theme", "full_screen")),
     ("&Run", ("run", "run_selected", "stop", "-", "validate")),
-    ("&Help", ("shortcuts", "-", "about")),
+    ("&Help", ("find_action", "shortcuts", "-", "about")),
 )
 
 TOOLBAR = ("new", "open", "save", "-", "@undo", "@redo", "-", "quick_add", "auto_layout", "frame_all", "-",

@@ -21,6 +21,7 @@ from flowstudio.core.registry import NodeRegistry, default_registry
 
 from . import actions as act
 from . import theme
+from .action_search import ActionSearch
 from .canvas_view import CanvasView
 from .controller import DocumentController
 from .history import HistoryPanel
@@ -434,6 +435,15 @@ class MainWindow(QMainWindow):
         self.docks["problems"].raise_()
 
     # -- help
+
+    def show_action_search(self) -> ActionSearch:
+        """Find Action: every command by name (not modal-blocking: tests type into it)."""
+        actions = [a for key, a in self.actions_.items() if key != "find_action"]
+        search = ActionSearch(actions, self)
+        search.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        search.show()
+        search.search.setFocus()
+        return search
 
     def show_shortcuts(self) -> None:
         self.prompts.show_shortcuts(self, act.shortcut_rows(self.actions_))

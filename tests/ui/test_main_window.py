@@ -157,3 +157,22 @@ def test_the_app_never_imports_torch(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", FLOWSTUDIO_HOME=str(tmp_path))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in result.stdout, result.stderr[-2000:]
+
+
+def test_find_action_runs_a_command_by_name(window, qtbot):
+    from flowstudio.ui import theme
+
+    def popups() -> list:
+        return [w for w in QApplication.topLevelWidgets() if w.objectName() == "ActionSearch" and w.isVisible()]
+
+    window.new_flow()
+    window.canvas.setFocus()
+    assert popups() == []
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P, CTRL | Qt.KeyboardModifier.ShiftModifier)
+    (search,) = popups()
+    qtbot.keyClicks(search.search, "toggle theme")
+    assert search.visible_names() == ["Toggle Theme"]
+    before = theme.current_theme()
+    qtbot.keyClick(search.search, Qt.Key.Key_Return)
+    assert theme.current_theme() != before
+    window.set_theme("dark")
