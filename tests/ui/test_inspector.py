@@ -278,3 +278,27 @@ def test_a_node_of_a_missing_type_is_shown_read_only_and_several_nodes_say_so(wi
     assert raw.isReadOnly() and '"alpha": 1' in raw.toPlainText()
     window.canvas.select_nodes(["gone", "c"])
     assert "2 nodes selected" in ins.empty.text()
+
+
+def test_right_click_on_a_label_resets_the_value(window, qtbot):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication, QMenu
+
+    _open_form(window, {"epochs": 7})
+    label = window.inspector._rows["epochs"].label
+    assert label.property("modified") is True  # changed settings have bold labels
+
+    def choose_reset() -> None:
+        menu = QApplication.activePopupWidget()
+        assert isinstance(menu, QMenu)
+        menu.actions()[0].trigger()
+        menu.close()
+
+    QTimer.singleShot(50, choose_reset)
+    # a right click reaches a widget as a context-menu event (QTest's mouse clicks do not make one)
+    centre = label.rect().center()
+    QApplication.sendEvent(label, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, centre, label.mapToGlobal(centre)))
+    assert window.doc.flow.node("f").params["epochs"] == 3
+    assert window.inspector.editor("epochs").focus_widget().text() == "3"
+    assert window.inspector._rows["epochs"].label.property("modified") is False
