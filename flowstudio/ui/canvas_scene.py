@@ -59,6 +59,7 @@ class CanvasScene(QGraphicsScene):
         self.edges: dict[EdgeSpec, EdgeItem] = {}
         self.groups: dict[str, GroupItem] = {}
         self.status: dict[str, str] = {}
+        self.problems: dict[str, tuple[str, ...]] = {}
         self.overview_mode = False
         self.overview: OverviewItem | None = None
         controller.changed.connect(self._on_changed)
@@ -79,8 +80,9 @@ class CanvasScene(QGraphicsScene):
     # -- full rebuild (a new document)
 
     def _on_document_replaced(self) -> None:
-        if self.controller.doc is not self._shown_doc:  # run badges belong to the old flow
+        if self.controller.doc is not self._shown_doc:  # run badges and problems belong to the old flow
             self.status.clear()
+            self.problems.clear()
             self._shown_doc = self.controller.doc
         self.rebuild()
 
@@ -105,6 +107,9 @@ class CanvasScene(QGraphicsScene):
         for node_id, status in self.status.items():
             if node_id in self.nodes:
                 self.nodes[node_id].set_status(status)
+        for node_id, messages in self.problems.items():
+            if node_id in self.nodes:
+                self.nodes[node_id].set_problems(messages)
         self._refresh_overview()
 
     @staticmethod
@@ -220,6 +225,8 @@ class CanvasScene(QGraphicsScene):
                 item = self._add_node(spec, registry.find(spec.type), ports_by_node.get(node_id, ()))
                 if node_id in self.status:
                     item.set_status(self.status[node_id])
+                if node_id in self.problems:
+                    item.set_problems(self.problems[node_id])
                 geometry_changed.add(node_id)
             else:
                 if item.refresh(spec, registry.find(spec.type), ports_by_node.get(node_id, ())):
@@ -324,6 +331,15 @@ class CanvasScene(QGraphicsScene):
         if item is not None:
             item.set_status(status)
             self._refresh_overview()
+
+    def set_node_problems(self, problems: dict[str, list[str]]) -> None:
+        """Replace all problem marks: node id -> messages (nodes not named get none)."""
+        new = {node_id: tuple(messages) for node_id, messages in problems.items() if messages}
+        for node_id in set(self.problems) | set(new):
+            item = self.nodes.get(node_id)
+            if item is not None:
+                item.set_problems(new.get(node_id, ()))
+        self.problems = new
 
     def _on_theme(self, _name: str) -> None:
         self.setBackgroundBrush(QColor(cs.palette().background))

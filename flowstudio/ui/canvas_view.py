@@ -289,6 +289,10 @@ class CanvasView(QGraphicsView):
     def set_node_status(self, node_id: str, status: str | None) -> None:
         self._scene.set_node_status(node_id, status)
 
+    def set_node_problems(self, problems: dict[str, list[str]]) -> None:
+        """Mark nodes with validation problems (node id -> messages); replaces earlier marks."""
+        self._scene.set_node_problems(problems)
+
     def open_quick_add(self, scene_pos: QPointF | None = None, connection=None) -> None:
         """The search popup; the chosen node goes to `scene_pos` (default: the cursor or the view centre)."""
         if scene_pos is None:

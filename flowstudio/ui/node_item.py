@@ -47,6 +47,7 @@ def _static(text: str, font) -> QStaticText:
 _ICON_PX = 48  # icons are rasterised once at this size and scaled down (crisp up to 3x zoom)
 _ICON_RECT = QRectF(8, 6, 16, 16)
 _BADGE_BACK = QColor(0, 0, 0, 70)
+_PROBLEM_COLOR = "#ffca28"
 
 
 @lru_cache(maxsize=256)
@@ -86,6 +87,7 @@ class NodeItem(QGraphicsItem):
         self.node_id = spec.id
         self.edges: set = set()  # EdgeItems touching this node (kept by the scene)
         self.status: str | None = None
+        self.problems: tuple[str, ...] = ()
         self.dimmed = False
         self.faded = False  # the overview draws this node (far zoom)
         self.ports: dict[tuple[str, bool], PortItem] = {}
@@ -135,8 +137,15 @@ class NodeItem(QGraphicsItem):
             tip += "\nThis node type is not installed; the node is kept as is."
         elif self.description:
             tip += f"\n{self.description}"
-        self.setToolTip(tip)
+        self._base_tip = tip
+        self._apply_tooltip()
         return True
+
+    def _apply_tooltip(self) -> None:
+        tip = self._base_tip
+        if self.problems:
+            tip += "\n" + "\n".join(f"⚠ {message}" for message in self.problems)
+        self.setToolTip(tip)
 
     def _layout(self) -> None:
         self.prepareGeometryChange()
@@ -217,6 +226,13 @@ class NodeItem(QGraphicsItem):
 
     # -- state that only changes the look
 
+    def set_problems(self, messages: tuple[str, ...]) -> None:
+        """Validation problems of this node: a warning mark in the header, the messages in the tooltip."""
+        if messages != self.problems:
+            self.problems = messages
+            self._apply_tooltip()
+            self.update()
+
     def set_status(self, status: str | None) -> None:
         if status != self.status:
             self.status = status
@@ -294,6 +310,9 @@ class NodeItem(QGraphicsItem):
             badge = icon_pixmap(cs.STATUS_ICONS.get(self.status, "mdi6.help-circle"),
                                 cs.STATUS_COLORS.get(self.status, "#9e9e9e"))
             painter.drawPixmap(QRectF(self.width - 24, 5, 18, 18), *badge)
+        if self.problems:
+            x = self.width - (48 if self.status else 24)
+            painter.drawPixmap(QRectF(x, 5, 18, 18), *icon_pixmap("mdi6.alert", _PROBLEM_COLOR))
         # ports and their names
         painter.setFont(cs.font("port"))
         for port in (*self.inputs, *self.outputs):

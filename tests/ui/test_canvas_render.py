@@ -134,3 +134,21 @@ def test_the_grid_coarsens_when_zoomed_out():
     for zoom in (3.0, 1.0, 0.5, 0.2, 0.08):
         minor, major = grid_steps(zoom)
         assert major * zoom >= 48 and (minor is None or minor * zoom >= 16)
+
+
+def test_problem_marks_show_and_explain_themselves(make_canvas):
+    cv = make_canvas(_doc())
+    node = cv.view.canvas_scene.nodes["a"]
+    before = cv.view.grab().toImage()
+    cv.view.set_node_problems({"a": ["input 'a' is not connected"]})
+    after = cv.view.grab().toImage()
+    mark = cv.view.mapFromScene(node.pos().x() + node.width - 15, node.pos().y() + 14)
+    assert before.pixel(mark) != after.pixel(mark)
+    assert "input 'a' is not connected" in node.toolTip()
+    cv.view.controller.push(MoveNodes({"a": (310.0, 0.0)}))
+    cv.view.controller.push(cv.doc.remove_nodes_edit(["a"]))
+    cv.view.controller.undo()  # the node comes back with its mark
+    assert cv.view.canvas_scene.nodes["a"].problems == ("input 'a' is not connected",)
+    cv.view.set_node_problems({})
+    assert cv.view.canvas_scene.nodes["a"].problems == ()
+    assert "⚠" not in cv.view.canvas_scene.nodes["a"].toolTip()
