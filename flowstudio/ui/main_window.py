@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.problems.problemActivated.connect(self.show_problem)
         self.problems.problemsChanged.connect(self.inspector.set_problems)
         self.problems.problemsChanged.connect(self._update_status)
+        self.problems.problemsChanged.connect(self._mark_problem_nodes)
         self.controller.changed.connect(lambda _c: self._update_title())
         self.controller.undo_stack.cleanChanged.connect(lambda _c: self._dirty_changed())
         self.autosaver.saved.connect(lambda when: self.status_backup.setText(
@@ -166,6 +167,15 @@ class MainWindow(QMainWindow):
                                          f"{errors} problem{'s' if errors != 1 else ''}  ")
         else:
             self.status_problems.setText(f"<span style='color:{theme.color('ok')}'>●</span> ready to run  ")
+
+    def _mark_problem_nodes(self, problems: list) -> None:
+        """The canvas marks each node that has a problem (its messages in the node's tooltip)."""
+        by_node: dict[str, list[str]] = {}
+        for problem in problems:
+            if problem.node_id is not None:
+                where = f"{problem.field}: " if problem.field else ""
+                by_node.setdefault(problem.node_id, []).append(where + problem.message)
+        self.canvas.set_node_problems(by_node)
 
     def _show_start_page(self) -> None:
         self.has_flow = False

@@ -71,3 +71,12 @@ def test_validation_is_debounced(window, qtbot):
     qtbot.waitUntil(lambda: len(calls) > 0, timeout=2000)
     qtbot.wait(300)
     assert len(calls) == 1
+
+
+def test_nodes_with_problems_are_marked_on_the_canvas(window, qtbot):
+    _open(window, [("one", "stub.const", {}), ("adder", "stub.add", {})])
+    scene = window.canvas.canvas_scene
+    assert list(scene.problems) == ["adder"]
+    assert any("required input 'a'" in m for m in scene.problems["adder"])
+    window.controller.push(Connect(EdgeSpec(source="one.value", target="adder.a")))
+    qtbot.waitUntil(lambda: scene.problems == {}, timeout=2000)
