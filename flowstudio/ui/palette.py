@@ -134,9 +134,19 @@ class NodePalette(QWidget):
         self.empty.setObjectName("PaletteEmpty")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.hide()
+        self.plugin_warning = QLabel(self)
+        self.plugin_warning.setObjectName("FieldError")
+        self.plugin_warning.setWordWrap(True)
+        errors = getattr(registry, "plugin_errors", [])
+        if errors:  # a broken plugin must not pass silently: its nodes are missing from the list
+            self.plugin_warning.setText(f"⚠ {len(errors)} node plugin{'s' if len(errors) != 1 else ''} "
+                                        "could not be loaded (hover for details)")
+            self.plugin_warning.setToolTip("\n".join(f"{e.entry_point}: {e.message}" for e in errors))
+        self.plugin_warning.setVisible(bool(errors))
         layout.addWidget(self.search)
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.empty)
+        layout.addWidget(self.plugin_warning)
         self._expanded_before_search: set[str] = set()
         self.rebuild()
 

@@ -97,3 +97,17 @@ def test_arrow_keys_move_through_the_matches(window, qtbot):
     qtbot.keyClick(search, Qt.Key.Key_Down)
     qtbot.keyClick(search, Qt.Key.Key_Return)
     assert [n.type for n in window.doc.flow.nodes] == [matches[1]]
+
+
+def test_a_plugin_that_failed_to_load_is_reported(qtbot):
+    from flowstudio.core.registry import PluginError
+    from flowstudio.ui.palette import NodePalette
+
+    registry = support.test_registry()
+    registry.plugin_errors.append(PluginError("acme = acme_nodes:types", "ImportError: no module named acme_nodes"))
+    palette = NodePalette(registry)
+    qtbot.addWidget(palette)
+    assert palette.plugin_warning.isVisibleTo(palette)
+    assert "1 node plugin could not be loaded" in palette.plugin_warning.text()
+    assert "acme_nodes" in palette.plugin_warning.toolTip()
+    assert not NodePalette(support.test_registry()).plugin_warning.isVisibleTo(palette)
