@@ -110,4 +110,6 @@ def test_a_plugin_that_failed_to_load_is_reported(qtbot):
     assert palette.plugin_warning.isVisibleTo(palette)
     assert "1 node plugin could not be loaded" in palette.plugin_warning.text()
     assert "acme_nodes" in palette.plugin_warning.toolTip()
-    assert not NodePalette(support.test_registry()).plugin_warning.isVisibleTo(palette)
+    healthy = NodePalette(support.test_registry())
+    qtbot.addWidget(healthy)
+    assert not healthy.plugin_warning.isVisibleTo(healthy)
