@@ -46,6 +46,7 @@ class Inspector(QWidget):
 
     fieldFocused = Signal(str)  # noqa: N815
     editingFinished = Signal()  # noqa: N815 - Enter in the title: the window gives the canvas the focus
+    nodeLinkActivated = Signal(str)  # noqa: N815 - a connected node's name was clicked: go to it
 
     def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -275,6 +276,7 @@ class Inspector(QWidget):
                 label = QLabel(box)
                 label.setWordWrap(True)
                 label.setToolTip(port.description)
+                label.linkActivated.connect(lambda href: self.nodeLinkActivated.emit(href.removeprefix("node:")))
                 self._port_labels[port.name] = label
                 layout.addWidget(label)
         return box
@@ -314,7 +316,7 @@ class Inspector(QWidget):
             sources = [e.source for e in flow.edges if e.target == f"{node.id}.{port.name}"]
             dot = f"<span style='color:{port.type.color}'>●</span>"
             if sources:
-                state = "← " + ", ".join(sources)
+                state = "← " + ", ".join(_node_link(s) for s in sources)
             elif port.optional:
                 state = f"<span style='color:{theme.color('text_dim')}'>optional, not connected</span>"
             else:
@@ -327,7 +329,7 @@ class Inspector(QWidget):
                 continue
             targets = [e.target for e in flow.edges if e.source == f"{node.id}.{port.name}"]
             dot = f"<span style='color:{port.type.color}'>●</span>"
-            state = ("→ " + ", ".join(targets)) if targets else ""
+            state = ("→ " + ", ".join(_node_link(t) for t in targets)) if targets else ""
             label.setText(f"{dot} {port.name} <span style='color:{theme.color('text_dim')}'>"
                           f"{port.type.name}</span> {state}")
 
@@ -450,6 +452,12 @@ class Inspector(QWidget):
 
 
 DESCRIPTION_LIMIT = 240
+
+
+def _node_link(endpoint: str) -> str:
+    """`node.port` with the node as a link (the window selects that node)."""
+    node_id, port = endpoint.split(".", 1)
+    return f"<a href='node:{node_id}' style='color:{theme.color('accent')}; text-decoration:none'>{node_id}</a>.{port}"
 
 
 def _counts(flow: Any) -> str:

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.palette.nodeRequested.connect(self.add_node_at_center)
         self.inspector.editingFinished.connect(self.canvas.setFocus)
+        self.inspector.nodeLinkActivated.connect(self.go_to_node)
         self.canvas.selectionChanged.connect(self.inspector.show_selection)
         self.canvas.nodeActivated.connect(self._node_activated)
         self.canvas.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
@@ -384,6 +385,12 @@ class MainWindow(QMainWindow):
         self.docks["inspector"].show()
         self.docks["inspector"].raise_()
         self.inspector.focus_field(field)
+
+    def go_to_node(self, node_id: str) -> None:
+        """Select a node and bring it into view (links in the inspector)."""
+        if self.doc.flow.node(node_id) is not None:
+            self.canvas.select_nodes([node_id])
+            self.canvas.frame_selection()
 
     def _node_activated(self, node_id: str) -> None:
         self.docks["inspector"].raise_()

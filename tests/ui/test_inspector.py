@@ -302,3 +302,14 @@ def test_right_click_on_a_label_resets_the_value(window, qtbot):
     assert window.doc.flow.node("f").params["epochs"] == 3
     assert window.inspector.editor("epochs").focus_widget().text() == "3"
     assert window.inspector._rows["epochs"].label.property("modified") is False
+
+
+def test_connected_nodes_are_links_in_the_inspector(window):
+    flow = make_flow([("one", "stub.const", {}), ("adder", "stub.add", {})], [("one.value", "adder.a")])
+    window.set_document(FlowDocument(flow, None, window.registry))
+    window.canvas.select_nodes(["adder"])
+    label = window.inspector._port_labels["a"]
+    assert "href='node:one'" in label.text()
+    label.linkActivated.emit("node:one")  # what a click on the link sends
+    assert window.canvas.selected_node_ids() == ["one"]
+    assert window.inspector.node_id == "one"
