@@ -7,12 +7,11 @@ object) so tests and scripts can answer them without a dialog blocking.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QStackedWidget, QWidget
 
 from flowstudio.core.document import FlowDocument
 from flowstudio.core.errors import FlowFileError
@@ -34,6 +33,7 @@ from .recovery import Autosaver, RecoveryEntry, pending_recoveries
 from .run_seam import Runner, RunSeam
 from .settings import app_settings
 from .start_page import StartPage, TemplateGallery
+from .status_bar import StatusBar
 
 FLOW_FILTER = "Flows (*.flow.json);;JSON (*.json);;All files (*)"
 
@@ -76,13 +76,8 @@ class MainWindow(QMainWindow):
                 self.canvas.addAction(self.actions_[spec.key])
         self.menus = act.build_menus(self, self.actions_)
         self.toolbar = act.build_toolbar(self, self.actions_)
-        self.status_problems = QLabel(self)
-        self.status_counts = QLabel(self)
-        self.status_backup = QLabel(self)
-        self.status_backup.setToolTip("Unsaved changes are backed up every few seconds and offered back after a crash")
-        self.statusBar().addPermanentWidget(self.status_backup)
-        self.statusBar().addPermanentWidget(self.status_counts)
-        self.statusBar().addPermanentWidget(self.status_problems)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
 
         self._connect()
         self.setAcceptDrops(True)
@@ -118,9 +113,8 @@ class MainWindow(QMainWindow):
         self.problems.problemsChanged.connect(self._mark_problem_nodes)
         self.controller.changed.connect(lambda _c: self._update_title())
         self.controller.undo_stack.cleanChanged.connect(lambda _c: self._dirty_changed())
-        self.autosaver.saved.connect(lambda when: self.status_backup.setText(
-            f"Backed up {time.strftime('%H:%M:%S', time.localtime(when))}  "))
-        self.autosaver.discarded.connect(lambda: self.status_backup.setText(""))
+        self.autosaver.saved.connect(self.status.backed_up)
+        self.autosaver.discarded.connect(lambda: self.status.backed_up(None))
 
     def _make_start_page(self) -> StartPage:
         page = StartPage(self.registry, self)
@@ -157,17 +151,7 @@ class MainWindow(QMainWindow):
         self.actions_["save"].setEnabled(True)
 
     def _update_status(self, problems: list) -> None:
-        flow = self.doc.flow
-        self.status_counts.setText(f"{_plural(len(flow.nodes), 'node')} · {_plural(len(flow.edges), 'connection')}  "
-                                   if self.has_flow else "")
-        errors = sum(p.severity == "error" for p in problems)
-        if not self.has_flow:
-            self.status_problems.setText("")
-        elif errors:
-            self.status_problems.setText(f"<span style='color:{theme.color('error')}'>●</span> "
-                                         f"{errors} problem{'s' if errors != 1 else ''}  ")
-        else:
-            self.status_problems.setText(f"<span style='color:{theme.color('ok')}'>●</span> ready to run  ")
+        self.status.show_flow(self.doc.flow if self.has_flow else None, problems)
 
     def _mark_problem_nodes(self, problems: list) -> None:
         """The canvas marks each node that has a problem (its messages in the node's tooltip)."""
@@ -504,10 +488,6 @@ class MainWindow(QMainWindow):
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         event.accept()
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _snap(point: QPointF, grid: float = 20.0) -> tuple[float, float]:

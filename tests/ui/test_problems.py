@@ -42,7 +42,7 @@ def test_problems_follow_edits_live(window, qtbot):
     window.controller.push(Connect(EdgeSpec(source="one.value", target="adder.a")))
     qtbot.waitUntil(lambda: window.problems.problems == [], timeout=2000)
     assert "No problems" in window.problems.summary.text()
-    assert "ready to run" in window.status_problems.text()
+    assert "ready to run" in window.status.problems.text()
     window.controller.undo_stack.undo()
     qtbot.waitUntil(lambda: len(window.problems.problems) == 1, timeout=2000)
 

@@ -147,8 +147,8 @@ def test_closing_the_window_cleanly_removes_the_recovery_file(window, qtbot, tmp
 
 def test_the_status_bar_says_when_changes_were_backed_up(window, qtbot, tmp_path):
     window.open_path(_flow_file(tmp_path))
-    assert window.status_backup.text() == ""
+    assert window.status.backup.text() == ""
     window.controller.push(SetParam("adder", "bias", 5.0))
-    qtbot.waitUntil(lambda: window.status_backup.text().startswith("Backed up"), timeout=3000)
+    qtbot.waitUntil(lambda: window.status.backup.text().startswith("Backed up"), timeout=3000)
     window.save()
-    assert window.status_backup.text() == ""
+    assert window.status.backup.text() == ""
