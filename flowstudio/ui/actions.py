@@ -43,6 +43,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("save", "&Save", "save", "mdi6.content-save-outline", (SK.Save,), "Save the flow"),
     ActionSpec("save_as", "Save &As…", "save_as", "mdi6.content-save-edit-outline", (SK.SaveAs, "Ctrl+Shift+S"),
                "Save the flow under a new name"),
+    ActionSpec("revert", "&Revert to Saved", "revert", "mdi6.file-restore-outline", (),
+               "Drop the unsaved changes and reload the file"),
     ActionSpec("close_flow", "&Close Flow", "close_flow", None, (SK.Close,), "Close the flow and show the start page"),
     ActionSpec("quit", "&Quit", "close", "mdi6.exit-to-app", (SK.Quit, "Ctrl+Q"), "Quit FlowStudio"),
     # Edit
@@ -82,7 +84,7 @@ SPECS: tuple[ActionSpec, ...] = (
 )
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("&File", ("new", "new_template", "open", "@recent", "-", "save", "save_as", "-", "close_flow", "-", "quit")),
+    ("&File", ("new", "new_template", "open", "@recent", "-", "save", "save_as", "revert", "-", "close_flow", "-", "quit")),
     ("&Edit", ("@undo", "@redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all", "-",
                "quick_add", "group", "rename", "find_node")),
     ("&View", ("@docks", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",

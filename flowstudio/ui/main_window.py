@@ -148,7 +148,7 @@ class MainWindow(QMainWindow):
         name = self.doc.path.name if self.doc.path else f"{self.doc.flow.name or 'Untitled'} (unsaved)"
         self.setWindowTitle(f"{name}[*] — FlowStudio")
         self.setWindowModified(self.is_dirty())
-        self.actions_["save"].setEnabled(True)
+        self.actions_["revert"].setEnabled(self.doc.path is not None and self.is_dirty())
 
     def _update_status(self, problems: list) -> None:
         self.status.show_flow(self.doc.flow if self.has_flow else None, problems)
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.start_page)
         self.inspector.show_nothing()
         self.problems.clear()
-        for key in ("save", "save_as", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
+        for key in ("save", "save_as", "revert", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
             self.actions_[key].setEnabled(False)
         self._update_title()
 
@@ -281,6 +281,18 @@ class MainWindow(QMainWindow):
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 5000)
         return True
+
+    def revert(self) -> bool:
+        """Reload the file, dropping unsaved changes (after asking)."""
+        path = self.doc.path
+        if path is None or not self.is_dirty():
+            return False
+        if not self.prompts.confirm(self, "Revert to Saved", f"Drop the unsaved changes to “{path.name}”?",
+                                    "Revert"):
+            return False
+        self._recovered = False
+        self.controller.undo_stack.setClean()  # nothing left to ask about
+        return self.open_path(path, ask=False)
 
     def close_flow(self) -> bool:
         if not self.maybe_save():

@@ -58,6 +58,14 @@ class Prompts:
             return "discard"
         return "later"
 
+    def confirm(self, parent: QWidget, title: str, text: str, action: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+        ok = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is ok
+
     def open_path(self, parent: QWidget, start: str, filters: str) -> Path | None:
         path, _ = QFileDialog.getOpenFileName(parent, "Open Flow", start, filters)
         return Path(path) if path else None

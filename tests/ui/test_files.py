@@ -135,3 +135,18 @@ def test_a_flow_file_dropped_on_the_window_opens(window, qtbot, tmp_path):
     assert enter.isAccepted()
     QApplication.sendEvent(window, QDropEvent(at, *args))
     qtbot.waitUntil(lambda: window.doc.path == path, timeout=2000)
+
+
+def test_revert_to_saved(window, tmp_path):
+    path = _flow_file(tmp_path)
+    window.open_path(path)
+    assert not window.actions_["revert"].isEnabled()
+    window.controller.push(SetParam("adder", "bias", 9.0))
+    assert window.actions_["revert"].isEnabled()
+    window.prompts.confirms.append(False)
+    window.actions_["revert"].trigger()
+    assert window.doc.flow.node("adder").params["bias"] == 9.0  # cancelled
+    window.prompts.confirms.append(True)
+    window.actions_["revert"].trigger()
+    assert window.doc.flow.node("adder").params["bias"] == 1.0
+    assert not window.is_dirty() and not window.actions_["revert"].isEnabled()

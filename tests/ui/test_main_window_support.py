@@ -82,6 +82,7 @@ class ScriptedPrompts:
         self.save_paths: list[Path | None] = []
         self.open_paths: list[Path | None] = []
         self.templates: list[Path | None] = []
+        self.confirms: list[bool] = []
         self.asked: list[str] = []
         self.errors: list[str] = []
 
@@ -92,6 +93,10 @@ class ScriptedPrompts:
     def restore_recovery(self, parent: Any, entry: Any) -> str:
         self.asked.append(f"restore:{entry.name}")
         return self.restores.pop(0)
+
+    def confirm(self, parent: Any, title: str, text: str, action: str) -> bool:
+        self.asked.append(f"confirm:{title}")
+        return self.confirms.pop(0)
 
     def open_path(self, parent: Any, start: str, filters: str) -> Path | None:
         self.asked.append("open")
