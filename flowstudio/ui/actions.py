@@ -68,6 +68,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("reset_zoom", "&Actual Size", "canvas.reset_zoom", None, ("Ctrl+0",), canvas=True),
     ActionSpec("auto_layout", "Auto &Layout", "canvas.auto_layout", "mdi6.sitemap-outline", ("Ctrl+L",),
                "Arrange the nodes left to right by their connections"),
+    ActionSpec("reset_layout", "&Reset Panel Layout", "reset_layout", "mdi6.view-dashboard-outline", (),
+               "Put every panel back where it started"),
     ActionSpec("full_screen", "&Full Screen", "toggle_full_screen", "mdi6.fullscreen", (SK.FullScreen, "F11")),
     # Run (wired to the engine in a later issue; see MainWindow.attach_runner)
     ActionSpec("run", "&Run Flow", "run_seam.run_flow", "mdi6.play", ("F5", "Ctrl+Return"), "Run the flow", enabled=False),
@@ -87,7 +89,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("&File", ("new", "new_template", "open", "@recent", "-", "save", "save_as", "revert", "-", "close_flow", "-", "quit")),
     ("&Edit", ("@undo", "@redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all", "-",
                "quick_add", "group", "rename", "find_node")),
-    ("&View", ("@docks", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",
+    ("&View", ("@docks", "reset_layout", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",
                "auto_layout", "-", "@theme", "full_screen")),
     ("&Run", ("run", "run_selected", "stop", "-", "validate")),
     ("&Help", ("find_action", "shortcuts", "-", "about")),

@@ -314,6 +314,20 @@ class MainWindow(FileCommands, QMainWindow):
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["problems"]], [em * 12], Qt.Orientation.Vertical)
 
+    def reset_layout(self) -> None:
+        """View > Reset Panel Layout: every panel back in its place, shown and docked."""
+        areas = {"palette": Qt.DockWidgetArea.LeftDockWidgetArea, "inspector": Qt.DockWidgetArea.RightDockWidgetArea,
+                 "problems": Qt.DockWidgetArea.BottomDockWidgetArea, "history": Qt.DockWidgetArea.BottomDockWidgetArea}
+        for key, area in areas.items():
+            dock = self.docks[key]
+            dock.setFloating(False)
+            self.addDockWidget(area, dock)
+            dock.show()
+        self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
+        self.docks["problems"].raise_()
+        self.toolbar.show()
+        self.default_layout()
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if not self._layout_restored:

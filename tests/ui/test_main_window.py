@@ -176,3 +176,12 @@ def test_find_action_runs_a_command_by_name(window, qtbot):
     qtbot.keyClick(search.search, Qt.Key.Key_Return)
     assert theme.current_theme() != before
     window.set_theme("dark")
+
+
+def test_reset_panel_layout_brings_panels_back(window):
+    window.docks["inspector"].setFloating(True)
+    window.docks["palette"].hide()
+    window.actions_["reset_layout"].trigger()
+    assert not window.docks["inspector"].isFloating()
+    assert window.docks["palette"].isVisible()
+    assert window.dockWidgetArea(window.docks["inspector"]) == Qt.DockWidgetArea.RightDockWidgetArea
