@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from flowstudio import __version__
 from flowstudio.core.errors import FlowStudioError
@@ -34,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv:
-        argv = ["gui"]
+    if not argv or argv[0].endswith(".json") or (argv[0] not in VERB_MODULES and Path(argv[0]).is_file()):
+        argv = ["gui", *argv]  # `flowstudio` and `flowstudio FLOW` open the app
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

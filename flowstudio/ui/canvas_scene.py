@@ -88,6 +88,7 @@ class CanvasScene(QGraphicsScene):
 
     def rebuild(self) -> None:
         self._emphasized = set()
+        self.overview = None  # dropped before clear() deletes its C++ item; selection signals may fire
         self.clear()
         self.nodes.clear()
         self.edges.clear()
