@@ -83,3 +83,10 @@ def test_validate_broken_files_get_one_line_and_no_traceback(tmp_path: Path, con
 def test_validate_missing_file():
     out = flowstudio("validate", "/nonexistent/x.flow.json")
     assert out.returncode == 1 and "no such file" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_a_flow_file_alone_opens_the_app(tmp_path: Path):
+    shot = tmp_path / "shot.png"
+    out = flowstudio(str(TEMPLATES[0]), "--screenshot", str(shot), "--size", "800x500")
+    assert out.returncode == 0, out.stderr
+    assert shot.stat().st_size > 10_000
