@@ -20,3 +20,29 @@ def test_dpo_raises_the_margin(run_node, tiny_llama, use_lora):
     assert metrics["margin"] > metrics["margin_start"] + 0.5
     assert metrics["rewards/accuracies"] > 0.5
     assert out["model"].meta["adapter"] is use_lora
+
+
+def test_dpo_stop_and_resume_keeps_the_starting_margin(run_node, make_ctx, tiny_llama, tmp_path):
+    import threading
+
+    from flowstudio.core.errors import RunCancelled
+
+    data = run_node(LoadData, source="builtin:preference", limit=48)["dataset"]
+    params = {"max_steps": 6, "learning_rate": 2e-3, "batch_size": 8, "max_length": 128, "logging_steps": 1}
+    stop = threading.Event()
+
+    def sink(event: dict) -> None:
+        if event["event"] == "progress" and event["step"] == 3:
+            stop.set()
+
+    ckpt = tmp_path / "ckpt"
+    with pytest.raises(RunCancelled):
+        run_node(DirectPreference, {"model": tiny_llama, "dataset": data},
+                 ctx=make_ctx("a", None, checkpoint_dir=ckpt, cancel_event=stop, sink=sink), **params)
+    out = run_node(DirectPreference, {"model": tiny_llama, "dataset": data},
+                   ctx=make_ctx("b", None, checkpoint_dir=ckpt), **params)
+    straight = run_node(DirectPreference, {"model": tiny_llama, "dataset": data}, node_id="straight", **params)
+    assert out["metrics"]["steps"] == 6
+    assert [s["status"] for s in out["model"].meta["lineage"]] == ["stopped", "finished"]
+    assert out["metrics"]["margin_start"] == pytest.approx(straight["metrics"]["margin_start"])
+    assert out["metrics"]["margin"] == pytest.approx(straight["metrics"]["margin"], rel=1e-3)

@@ -66,3 +66,8 @@ def test_model_load_dequantizes_a_gguf_file_once(run_node):
     stamp = (path / "config.json").stat().st_mtime_ns
     again = run_node(LoadModel, node_id="again", source=str(gguf))["model"]
     assert again.path == first.path and (path / "config.json").stat().st_mtime_ns == stamp  # converted once
+    from flowstudio.nodes.tokenizer import LoadTokenizer
+
+    tok = load_tokenizer(run_node(LoadTokenizer, source=str(gguf))["tokenizer"].path)
+    assert tok.decode(tok("The capital of France is Paris.")["input_ids"], skip_special_tokens=True) \
+        == "The capital of France is Paris."
