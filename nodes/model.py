@@ -212,8 +212,6 @@ class SaveModel(Node):
         return []
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        import torch
-
         from ._hf import (
             artifact_path,
             is_adapter_dir,
@@ -237,13 +235,28 @@ class SaveModel(Node):
         if is_adapter_dir(src) and not params.merge_adapter:
             shutil.copytree(src, out, dirs_exist_ok=True)
         else:
-            model = load_causal_lm(src, "float32" if params.dtype == "keep" else params.dtype, "cpu", trust)
-            if params.dtype == "keep":
-                model = model.to(getattr(model.config, "dtype", None) or torch.float32)
+            dtype = _declared_dtype(src) if params.dtype == "keep" else params.dtype
+            model = load_causal_lm(src, dtype, "cpu", trust)
             save_model_dir(model, load_tokenizer(src, trust_remote_code=trust), out)
         ctx.log(f"saved to {out}")
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=meta.get("dtype", "auto"),
                                         trust_remote_code=trust)}
+
+
+def _declared_dtype(path: Path) -> str:
+    """The dtype a model directory declares in config.json (its base's, for an adapter); float32 if none."""
+    import json
+
+    config = path / "config.json"
+    if not config.exists() and (path / "adapter_config.json").exists():
+        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        config = Path(base) / "config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "float32"
+    value = str(data.get("dtype") or data.get("torch_dtype") or "float32")
+    return value if value in DTYPES and value != "auto" else "float32"
 
 
 __all__ = ["DTYPES", "LoadModel", "MergeLora", "SaveModel"]

@@ -133,3 +133,18 @@ def test_save_refuses_to_overwrite_and_writes_a_plain_model_dir(run_node, tiny_l
     with pytest.raises(NodeRunError, match="not empty"):
         run_node(SaveModel, {"model": tiny_llama}, node_id="again", path=str(target))
     assert SaveModel.check(SaveModel.Params(path=""), tmp_path)[0].field == "path"
+
+
+def test_save_converts_dtype_and_keep_keeps_it(run_node, tiny_llama, tmp_path):
+    from flowstudio.nodes._hf import model_artifact
+    from safetensors import safe_open
+
+    half = run_node(SaveModel, {"model": tiny_llama}, path=str(tmp_path / "bf16"), dtype="bfloat16")["model"]
+    kept = run_node(SaveModel, {"model": model_artifact(half.path)}, node_id="keep", path=str(tmp_path / "kept"))
+
+    def dtypes(path: str) -> set[str]:
+        with safe_open(str(Path(path) / "model.safetensors"), "pt") as fh:
+            return {str(fh.get_tensor(k).dtype) for k in fh.keys()}  # noqa: SIM118
+
+    assert dtypes(half.path) == {"torch.bfloat16"}
+    assert dtypes(kept["model"].path) == {"torch.bfloat16"}
