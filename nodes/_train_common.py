@@ -79,7 +79,6 @@ def training_kwargs(params: TrainParams, ctx: Any, device: str, has_eval: bool) 
         "per_device_eval_batch_size": params.batch_size,
         "gradient_accumulation_steps": params.grad_accumulation,
         "max_length": params.max_length,
-        "gradient_checkpointing": params.gradient_checkpointing,
         "activation_checkpointing": params.gradient_checkpointing,
         "seed": params.seed,
         "data_seed": params.seed,
