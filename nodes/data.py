@@ -9,7 +9,7 @@ from pydantic import Field
 
 from flowstudio.core.errors import NodeRunError
 from flowstudio.core.node import Node, NodeParams, PathField, Port, Ports
-from flowstudio.core.paths import resolve_user_path
+from flowstudio.core.paths import BUILTIN_PREFIX, is_builtin_reference, resolve_user_path
 from flowstudio.core.ports import Dataset, Metrics, Tokenizer
 from flowstudio.core.problems import Problem
 
@@ -98,12 +98,10 @@ def _source_path(source: str, flow_dir: Path | None) -> Path:
     if not source:
         raise NodeRunError("no data source given", field="source",
                            hint="choose a data file, or a built-in such as builtin:sft-chat")
-    # The engine makes path params absolute, so a built-in may arrive as /flow/dir/builtin:NAME.
-    builtin = source if source.startswith("builtin:") else Path(source).name
-    if builtin.startswith("builtin:"):
+    if is_builtin_reference(source):
         from ._data_io import builtin_dataset_path
 
-        return builtin_dataset_path(builtin[len("builtin:"):])
+        return builtin_dataset_path(source[len(BUILTIN_PREFIX):])
     path = resolve_user_path(source, flow_dir)
     if not path.exists():
         raise NodeRunError(f"data path {path} does not exist", field="source",

@@ -5,6 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+BUILTIN_PREFIX = "builtin:"
+
+
+def is_builtin_reference(value: str) -> bool:
+    """`builtin:NAME` names something FlowStudio ships (a model, a demo dataset), not a path."""
+    return value.strip().startswith(BUILTIN_PREFIX)
+
 
 def resolve_user_path(value: str, flow_dir: Path | None) -> Path:
     """A path from a param: `~` expanded; relative paths are relative to the flow file's directory."""

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from .flow import EdgeSpec, Flow, NodeSpec
 from .graph import FlowGraph
 from .node import Node, NodeParams, Port, find_port, param_widget
-from .paths import resolve_user_path
+from .paths import is_builtin_reference, resolve_user_path
 from .ports import is_compatible
 from .problems import Problem
 from .registry import NodeRegistry, default_registry
@@ -44,7 +44,7 @@ def _path_problems(cls: type[Node], params: NodeParams, flow_dir: Path | None) -
         if widget.get("widget") != "path" or not widget.get("must_exist", True):
             continue
         value = getattr(params, name)
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or is_builtin_reference(value):
             continue
         path = resolve_user_path(value, flow_dir)
         kind = widget.get("path_kind", "any")

@@ -14,7 +14,7 @@ from flowstudio.core.errors import FlowStudioError
 from flowstudio.core.flow import Flow
 from flowstudio.core.graph import FlowGraph
 from flowstudio.core.node import Node, NodeParams, Resources, param_widget
-from flowstudio.core.paths import resolve_user_path
+from flowstudio.core.paths import is_builtin_reference, resolve_user_path
 from flowstudio.core.problems import Problem, errors
 from flowstudio.core.registry import NodeRegistry
 from flowstudio.core.validation import validate_flow
@@ -137,7 +137,7 @@ def _absolute_params(cls: type[Node], params: NodeParams, flow_dir: Path) -> tup
             continue
         names.append(name)
         value = getattr(params, name)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and value and not is_builtin_reference(value):
             updates[name] = str(resolve_user_path(value, flow_dir).absolute())
     if updates:
         params = params.model_copy(update=updates)

@@ -139,3 +139,8 @@ def test_connection_problem_for_the_canvas():
     flow.nodes.append(NodeSpec(id="c", type="stub.add"))
     flow.edges.append(EdgeSpec(source="b.value", target="c.a"))
     assert "cycle" in connection_problem(flow, REG, "c.value", "b.b")
+
+
+def test_builtin_references_in_path_params_are_not_checked_as_files(tmp_path: Path):
+    flow = make_flow([("m", "stub.model", {"path": "builtin:sft-chat"})], [])
+    assert validate_flow(flow, REG, flow_dir=tmp_path) == []

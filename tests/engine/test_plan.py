@@ -110,3 +110,13 @@ def test_relative_paths_are_relative_to_the_flow_dir(store, run_opts, tmp_path: 
         result = engine.run(make_flow([("r", "test.read", {"path": "note.txt"})], []), flow_dir=flow_dir,
                             options=run_opts())
     assert result.summary["nodes"]["r"]["outputs"]["text"] == "from the flow dir"
+
+
+def test_builtin_references_stay_as_they_are(tmp_path):
+    from flowstudio.engine.plan import _absolute_params
+    from tests.stubs import MakeModel
+
+    params, names = _absolute_params(MakeModel, MakeModel.Params(path="builtin:qa"), tmp_path)
+    assert names == ["path"] and params.path == "builtin:qa"
+    params, _ = _absolute_params(MakeModel, MakeModel.Params(path="data/x.jsonl"), tmp_path)
+    assert params.path == str(tmp_path / "data" / "x.jsonl")

@@ -83,8 +83,8 @@ def test_missing_path_is_reported_before_the_run(tmp_path):
 @pytest.mark.parametrize("name,fmt,min_rows", [("sft-chat", "messages", 300), ("preference", "preference", 300),
                                                ("qa", "qa", 200), ("corpus", "text", 300)])
 def test_builtin_demo_sets(run_node, tmp_path, name, fmt, min_rows):
-    # the engine hands path params over as absolute paths: built-ins must survive that
-    out = run_node(LoadData, source=str(tmp_path / f"builtin:{name}"))["dataset"]
+    # built-in references are names, never resolved as paths (neither by the engine nor by the node)
+    out = run_node(LoadData, source=f"builtin:{name}")["dataset"]
     assert out.meta["format"] == fmt and out.meta["rows"] >= min_rows
 
 
