@@ -44,6 +44,19 @@ def _prepare(ctx: Any, inputs: Any, params: TrainParams) -> tuple[str, Path, dic
     return device, model_dir, meta, tokenizer
 
 
+def _preference_splits(inputs: Any, tokenizer: Any) -> tuple[Any, Any]:
+    """The train pairs and, when connected, the eval pairs, rendered for TRL's preference trainers."""
+    from ._data_io import load_dataset_artifact
+    from ._train_data import preference_dataset
+
+    ds, fmt = load_dataset_artifact(inputs.dataset)
+    train = preference_dataset(ds, fmt, tokenizer)
+    if inputs.get("eval_dataset") is None:
+        return train, None
+    eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset")
+    return train, preference_dataset(eds, efmt, tokenizer, field="eval_dataset")
+
+
 def _save_policy(trainer: Any, tokenizer: Any, out: Path, base_dir: Path, lora: bool) -> None:
     """Full model, or the adapter with `base_model_name_or_path` pointing at the absolute base directory."""
     import json
@@ -166,7 +179,6 @@ class RewardModelTrain(_Trainer):
         from transformers import AutoModelForSequenceClassification
         from trl import RewardConfig, RewardTrainer
 
-        from ._data_io import load_dataset_artifact
         from ._hf import save_model_dir, torch_dtype
         from ._train_common import (
             final_metrics,
@@ -178,16 +190,10 @@ class RewardModelTrain(_Trainer):
             run_training,
             training_kwargs,
         )
-        from ._train_data import preference_dataset
         from .lora import peft_config
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
-        ds, fmt = load_dataset_artifact(inputs.dataset)
-        train_ds = preference_dataset(ds, fmt, tok)
-        eval_ds = None
-        if inputs.get("eval_dataset") is not None:
-            eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset")
-            eval_ds = preference_dataset(eds, efmt, tok, field="eval_dataset")
+        train_ds, eval_ds = _preference_splits(inputs, tok)
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -259,7 +265,6 @@ class DirectPreference(_Trainer):
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         from trl import DPOConfig, DPOTrainer
 
-        from ._data_io import load_dataset_artifact
         from ._hf import load_causal_lm, model_artifact
         from ._train_common import (
             final_metrics,
@@ -271,16 +276,10 @@ class DirectPreference(_Trainer):
             run_training,
             training_kwargs,
         )
-        from ._train_data import preference_dataset
         from .lora import peft_config
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
-        ds, fmt = load_dataset_artifact(inputs.dataset)
-        train_ds = preference_dataset(ds, fmt, tok)
-        eval_ds = None
-        if inputs.get("eval_dataset") is not None:
-            eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset")
-            eval_ds = preference_dataset(eds, efmt, tok, field="eval_dataset")
+        train_ds, eval_ds = _preference_splits(inputs, tok)
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
         model = load_causal_lm(model_dir, meta.get("dtype", "auto"), "cpu", trust)
