@@ -90,3 +90,10 @@ def test_a_flow_file_alone_opens_the_app(tmp_path: Path):
     out = flowstudio(str(TEMPLATES[0]), "--screenshot", str(shot), "--size", "800x500")
     assert out.returncode == 0, out.stderr
     assert shot.stat().st_size > 10_000
+
+
+def test_the_node_reference_in_docs_is_current():
+    """docs/node-reference.md is `flowstudio nodes --markdown`; regenerate it when a node changes."""
+    out = flowstudio("nodes", "--markdown")
+    reference = Path(__file__).resolve().parents[2] / "docs" / "node-reference.md"
+    assert out.stdout == reference.read_text(), "run: flowstudio nodes --markdown > docs/node-reference.md"
