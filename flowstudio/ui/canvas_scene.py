@@ -60,6 +60,7 @@ class CanvasScene(QGraphicsScene):
         self.groups: dict[str, GroupItem] = {}
         self.status: dict[str, str] = {}
         self.problems: dict[str, tuple[str, ...]] = {}
+        self.run_errors: dict[str, str] = {}
         self.overview_mode = False
         self.overview: OverviewItem | None = None
         controller.changed.connect(self._on_changed)
@@ -83,6 +84,7 @@ class CanvasScene(QGraphicsScene):
         if self.controller.doc is not self._shown_doc:  # run badges and problems belong to the old flow
             self.status.clear()
             self.problems.clear()
+            self.run_errors.clear()
             self._shown_doc = self.controller.doc
         self.rebuild()
 
@@ -108,6 +110,9 @@ class CanvasScene(QGraphicsScene):
         for node_id, status in self.status.items():
             if node_id in self.nodes:
                 self.nodes[node_id].set_status(status)
+        for node_id, text in self.run_errors.items():
+            if node_id in self.nodes:
+                self.nodes[node_id].set_run_error(text)
         for node_id, messages in self.problems.items():
             if node_id in self.nodes:
                 self.nodes[node_id].set_problems(messages)
@@ -226,6 +231,8 @@ class CanvasScene(QGraphicsScene):
                 item = self._add_node(spec, registry.find(spec.type), ports_by_node.get(node_id, ()))
                 if node_id in self.status:
                     item.set_status(self.status[node_id])
+                if node_id in self.run_errors:
+                    item.set_run_error(self.run_errors[node_id])
                 if node_id in self.problems:
                     item.set_problems(self.problems[node_id])
                 geometry_changed.add(node_id)
@@ -332,6 +339,15 @@ class CanvasScene(QGraphicsScene):
         if item is not None:
             item.set_status(status)
             self._refresh_overview()
+
+    def set_node_run_error(self, node_id: str, text: str | None) -> None:
+        if text:
+            self.run_errors[node_id] = text
+        else:
+            self.run_errors.pop(node_id, None)
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_run_error(text or "")
 
     def set_node_problems(self, problems: dict[str, list[str]]) -> None:
         """Replace all problem marks: node id -> messages (nodes not named get none)."""

@@ -27,6 +27,9 @@ from .problems_panel import ProblemsPanel
 from .prompts import Prompts
 from .recent_files import recent_files
 from .recovery import Autosaver
+from .run_bridge import RunBridge
+from .run_panel import RunPanel
+from .run_presenter import RunPresenter
 from .run_seam import Runner, RunSeam
 from .settings import app_settings
 from .start_page import StartPage
@@ -56,12 +59,15 @@ class MainWindow(FileCommands, QMainWindow):
         self.inspector = Inspector(self.controller, self)
         self.problems = ProblemsPanel(self.controller, parent=self)
         self.history = HistoryPanel(self.controller, self)
+        self.run_panel = RunPanel(self)
         self.docks: dict[str, QDockWidget] = {}
         self._add_dock("palette", "Nodes", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._add_dock("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
         self._add_dock("problems", "Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._add_dock("history", "History", self.history, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("run", "Run", self.run_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
+        self.tabifyDockWidget(self.docks["history"], self.docks["run"])
         self.docks["problems"].raise_()
         em = self.fontMetrics().height()
 
@@ -74,6 +80,10 @@ class MainWindow(FileCommands, QMainWindow):
         self.toolbar = act.build_toolbar(self, self.actions_)
         self.status = StatusBar(self)
         self.setStatusBar(self.status)
+        # the engine: one bridge (its Engine is created on the first run, closed with the window)
+        self.run_bridge = RunBridge(registry=self.registry, parent=self)
+        self.run_presenter = RunPresenter(self, self.run_bridge, self.run_panel)
+        self.attach_runner(self.run_presenter)
 
         self._connect()
         self.setAcceptDrops(True)
@@ -166,6 +176,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.problems.clear()
         for key in ("save", "save_as", "revert", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
             self.actions_[key].setEnabled(False)
+        self.run_seam.refresh()
         self._update_title()
 
     def _show_canvas(self) -> None:
@@ -173,6 +184,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.stack.setCurrentWidget(self.canvas)
         for key in ("save", "save_as", "close_flow", "auto_layout", "frame_all", "validate", "quick_add"):
             self.actions_[key].setEnabled(True)
+        self.run_seam.refresh()
         self.canvas.setFocus()
         self._update_title()
 
@@ -262,10 +274,10 @@ class MainWindow(FileCommands, QMainWindow):
                 self.inspector._rows.clear()
             self.inspector.show_selection(self.inspector._selection)
 
-    # -- run (the engine is wired to the app in a later issue)
+    # -- run (run_presenter.py drives the engine through run_bridge.py)
 
     def attach_runner(self, runner: Runner) -> None:
-        """Connect the engine bridge (see run_seam.py); enables the Run menu."""
+        """Replace what Run / Stop call (see run_seam.py); the window attaches its RunPresenter itself."""
         self.run_seam.attach(runner)
 
     def set_running(self, running: bool) -> None:
@@ -317,13 +329,15 @@ class MainWindow(FileCommands, QMainWindow):
     def reset_layout(self) -> None:
         """View > Reset Panel Layout: every panel back in its place, shown and docked."""
         areas = {"palette": Qt.DockWidgetArea.LeftDockWidgetArea, "inspector": Qt.DockWidgetArea.RightDockWidgetArea,
-                 "problems": Qt.DockWidgetArea.BottomDockWidgetArea, "history": Qt.DockWidgetArea.BottomDockWidgetArea}
+                 "problems": Qt.DockWidgetArea.BottomDockWidgetArea, "history": Qt.DockWidgetArea.BottomDockWidgetArea,
+                 "run": Qt.DockWidgetArea.BottomDockWidgetArea}
         for key, area in areas.items():
             dock = self.docks[key]
             dock.setFloating(False)
             self.addDockWidget(area, dock)
             dock.show()
         self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
+        self.tabifyDockWidget(self.docks["history"], self.docks["run"])
         self.docks["problems"].raise_()
         self.toolbar.show()
         self.default_layout()
@@ -335,9 +349,14 @@ class MainWindow(FileCommands, QMainWindow):
             self.default_layout()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.run_bridge.running and not self.prompts.confirm(
+                self, "Stop the run?", "A flow is running. Closing FlowStudio stops it.", "Stop and Close"):
+            event.ignore()
+            return
         if not self.maybe_save():
             event.ignore()
             return
+        self.run_bridge.shutdown()  # stops the run, closes the worker processes
         self.autosaver.discard()
         settings = app_settings()
         settings.setValue("window/geometry", self.saveGeometry())

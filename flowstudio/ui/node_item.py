@@ -88,6 +88,7 @@ class NodeItem(QGraphicsItem):
         self.edges: set = set()  # EdgeItems touching this node (kept by the scene)
         self.status: str | None = None
         self.problems: tuple[str, ...] = ()
+        self.run_error = ""  # why this node failed in the last run (tooltip)
         self.dimmed = False
         self.faded = False  # the overview draws this node (far zoom)
         self.ports: dict[tuple[str, bool], PortItem] = {}
@@ -145,6 +146,8 @@ class NodeItem(QGraphicsItem):
         tip = self._base_tip
         if self.problems:
             tip += "\n" + "\n".join(f"⚠ {message}" for message in self.problems)
+        if self.run_error:
+            tip += f"\n✖ Run failed: {self.run_error}"
         self.setToolTip(tip)
 
     def _layout(self) -> None:
@@ -232,6 +235,12 @@ class NodeItem(QGraphicsItem):
             self.problems = messages
             self._apply_tooltip()
             self.update()
+
+    def set_run_error(self, text: str) -> None:
+        """The last run's error for this node (message and hint), shown in the tooltip; "" clears it."""
+        if text != self.run_error:
+            self.run_error = text
+            self._apply_tooltip()
 
     def set_status(self, status: str | None) -> None:
         if status != self.status:

@@ -1,9 +1,8 @@
 """The seam between the window and the engine: Run, Run to Selected and Stop.
 
-The UI never executes a node itself. Wiring runs into the app is a later issue: its bridge object
-implements `Runner` (start a run without blocking, stop it), is attached with
-`MainWindow.attach_runner`, reports progress with `MainWindow.set_running` and
-`canvas.set_node_status(node_id, status)`. Until then the Run actions stay disabled.
+The UI never executes a node itself. The window attaches its `RunPresenter` (run_presenter.py,
+which drives the engine through run_bridge.py) as the `Runner`; tests may attach another. The
+runner reports with `MainWindow.set_running`. Run is enabled while a flow is open and no run goes.
 """
 
 from __future__ import annotations
@@ -35,13 +34,17 @@ class RunSeam:
         self.set_running(False)
 
     def set_running(self, running: bool) -> None:
-        """Run actions while idle, Stop while a run is going."""
+        """Run actions while idle (with a flow open), Stop while a run is going."""
         self.running = running
+        self.refresh()
+
+    def refresh(self) -> None:
         actions = self.window.actions_
         attached = self.runner is not None
-        actions["run"].setEnabled(attached and not running)
-        actions["run_selected"].setEnabled(attached and not running)
-        actions["stop"].setEnabled(attached and running)
+        can_run = attached and self.window.has_flow and not self.running
+        actions["run"].setEnabled(can_run)
+        actions["run_selected"].setEnabled(can_run)
+        actions["stop"].setEnabled(attached and self.running)
 
     def run_flow(self) -> None:
         if self.runner is not None and self.window.has_flow:

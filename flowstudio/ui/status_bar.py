@@ -21,9 +21,11 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.backup = QLabel(self)
         self.backup.setToolTip("Unsaved changes are backed up every few seconds and offered back after a crash")
+        self.run = QLabel(self)
+        self.run.setObjectName("RunStatus")
         self.counts = QLabel(self)
         self.problems = QLabel(self)
-        for label in (self.backup, self.counts, self.problems):
+        for label in (self.run, self.backup, self.counts, self.problems):
             self.addPermanentWidget(label)
 
     def show_flow(self, flow: Any | None, problems: list[Problem]) -> None:
@@ -42,3 +44,7 @@ class StatusBar(QStatusBar):
     def backed_up(self, when: float | None) -> None:
         """The autosave wrote the recovery file at `when` (None: nothing unsaved any more)."""
         self.backup.setText("" if when is None else f"Backed up {time.strftime('%H:%M:%S', time.localtime(when))}  ")
+
+    def show_run(self, text: str) -> None:
+        """The current run's state and progress ("" when there is nothing to say)."""
+        self.run.setText(f"{text}  " if text else "")

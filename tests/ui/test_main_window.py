@@ -20,7 +20,7 @@ def _menu_texts(menu) -> list[str]:
 
 
 def test_docks_menus_and_toolbar(window):
-    assert set(window.docks) == {"palette", "inspector", "problems", "history"}
+    assert set(window.docks) == {"palette", "inspector", "problems", "history", "run"}
     assert _menu_texts(window.menuBar()) == ["File", "Edit", "View", "Run", "Help"]
     assert {"New Flow", "Open…", "Open Recent", "Save", "Save As…", "Quit"} <= set(_menu_texts(window.menus["file"]))
     assert {"Undo", "Redo", "Copy", "Paste", "Delete"} <= set(_menu_texts(window.menus["edit"]))
@@ -28,7 +28,7 @@ def test_docks_menus_and_toolbar(window):
     assert window.actions_["open"].shortcut() == QKeySequence(QKeySequence.StandardKey.Open)
     assert QKeySequence(QKeySequence.StandardKey.Undo) in window.actions_["@undo"].shortcuts()
     assert len(window.toolbar.actions()) > 8
-    # the engine is wired to the app in a later issue: Run waits for a runner
+    # no flow open (the start page): nothing to run or stop
     assert not window.actions_["run"].isEnabled() and not window.actions_["stop"].isEnabled()
 
 
