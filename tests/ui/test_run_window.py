@@ -176,3 +176,15 @@ def test_closing_the_window_during_a_run_asks_and_stops_it(qtbot, home):
     assert window.close()
     assert not window.run_bridge.running and window.run_bridge.engine is None
     qtbot.waitUntil(lambda: not any(_alive(pid) for pid in pids), timeout=5000)
+
+
+def test_code_from_the_flow_file_runs_only_with_consent(qtbot, home):
+    prompts = support.ScriptedPrompts()
+    window = support.make_window(qtbot, prompts)
+    _open(window, [("code", "stub.code", {})])
+    prompts.confirms = [False]
+    window.actions_["run"].trigger()
+    assert prompts.asked[-1] == "confirm:Run code from this flow?" and not window.run_bridge.running
+    prompts.confirms = [True]
+    result = _run(window, qtbot)
+    assert result.ok and _badge(window, "code") == "done"
