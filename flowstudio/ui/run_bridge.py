@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal
 
 from flowstudio.core.flow import Flow
 from flowstudio.core.registry import NodeRegistry
@@ -72,6 +72,9 @@ class RunBridge(QObject):
         self._thread: _RunThread | None = None
         self._stops = 0
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
+        app = QCoreApplication.instance()
+        if app is not None:  # however the app ends, no run thread outlives it
+            app.aboutToQuit.connect(self.shutdown)
 
     # -- state
 

@@ -8,10 +8,11 @@ run directory. It only displays: `RunPresenter` feeds it the engine's events.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -79,6 +80,10 @@ class RunPanel(QWidget):
         self.run_dir: Path | None = None
         self.plotted: str | None = None
         self._stream_node: str | None = None
+        self._started: dict[str, float] = {}  # running nodes: when they started (the Time column ticks)
+        self._tick = QTimer(self)
+        self._tick.setInterval(500)
+        self._tick.timeout.connect(self._update_times)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -135,11 +140,14 @@ class RunPanel(QWidget):
         self.plot.clear()
         self.run_dir = None
         self._stream_node = None
+        self._started.clear()
+        self._tick.start()
         self.dir_label.setText("")
         self.open_dir.setEnabled(False)
         self.state.setText(description)
 
     def not_started(self, message: str) -> None:
+        self._tick.stop()
         self.state.setText(f"<span style='color:{theme.color('error')}'>Could not start:</span> {message}")
         self._append(f"Could not start the run: {message}")
 
@@ -153,6 +161,7 @@ class RunPanel(QWidget):
             self._set(event.node, "queued")
         elif isinstance(event, NodeStarted):
             where = "in process" if event.worker_pid is None else f"worker {event.worker_pid}"
+            self._started[event.node] = event.t
             self._set(event.node, "running", details=f"{event.device}, {where}")
         elif isinstance(event, NodeProgress):
             total = f"/{event.total}" if event.total else ""
@@ -176,6 +185,8 @@ class RunPanel(QWidget):
             self._set(event.node, "skipped", None, event.reason)
 
     def finish(self, result: RunResult) -> None:
+        self._tick.stop()
+        self._started.clear()
         summary = result.summary
         status = summary.get("status", "?")
         token = {"succeeded": "ok", "failed": "error"}.get(status, "warning")
@@ -223,7 +234,14 @@ class RunPanel(QWidget):
             self.table.addTopLevelItem(row)
         return row
 
+    def _update_times(self) -> None:
+        now = time.time()
+        for node_id, started in self._started.items():
+            self._row(node_id).setText(2, f"{now - started:.1f} s…")
+
     def _set(self, node_id: str, status: str, seconds: float | None = None, details: str | None = None) -> None:
+        if status != "running":
+            self._started.pop(node_id, None)
         row = self._row(node_id)
         row.setText(1, status)
         row.setForeground(1, QColor(theme.color(STATUS_TOKENS.get(status, "text"))))

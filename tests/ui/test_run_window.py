@@ -156,6 +156,7 @@ def test_stop_cancels_a_slow_run_and_a_second_stop_forces(window, qtbot):
     window.actions_["stop"].trigger()
     qtbot.wait(300)
     assert bridge.running
+    qtbot.waitUntil(lambda: window.run_panel.rows["b"].text(2).endswith(" s…"))  # its time ticks while it runs
     with qtbot.waitSignal(bridge.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
         window.actions_["stop"].trigger()
     assert blocker.args[0].status == "cancelled" and _badge(window, "b") == "cancelled"
