@@ -89,6 +89,7 @@ class NodeItem(QGraphicsItem):
         self.status: str | None = None
         self.problems: tuple[str, ...] = ()
         self.run_error = ""  # why this node failed in the last run (tooltip)
+        self.progress: float | None = None  # 0..1 while running, drawn under the header
         self.dimmed = False
         self.faded = False  # the overview draws this node (far zoom)
         self.ports: dict[tuple[str, bool], PortItem] = {}
@@ -245,6 +246,15 @@ class NodeItem(QGraphicsItem):
     def set_status(self, status: str | None) -> None:
         if status != self.status:
             self.status = status
+            if status != "running":
+                self.progress = None
+            self.update()
+
+    def set_progress(self, fraction: float | None) -> None:
+        """The running node's progress (step / total), a bar under the header; None hides it."""
+        fraction = None if fraction is None else min(1.0, max(0.0, fraction))
+        if fraction != self.progress:
+            self.progress = fraction
             self.update()
 
     def set_dimmed(self, dimmed: bool) -> None:
@@ -312,6 +322,9 @@ class NodeItem(QGraphicsItem):
         painter.setFont(cs.font("title"))
         painter.setPen(cs.color("#ffffff"))
         painter.drawStaticText(*self._title_text)
+        if self.progress is not None and self.status == "running":
+            painter.fillRect(QRectF(0, cs.TITLE_HEIGHT - 3, self.width * self.progress, 3),
+                             cs.color(cs.STATUS_COLORS["running"]))
         if self.status:
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(_BADGE_BACK)

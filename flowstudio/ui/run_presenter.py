@@ -115,6 +115,8 @@ class RunPresenter(QObject):
         elif isinstance(event, NodeProgress):
             total = f"/{event.total}" if event.total else ""
             self._say(f"Running {event.node}: step {event.step}{total}")
+            if event.total:
+                self.window.canvas.set_node_progress(event.node, event.step / event.total)
         elif isinstance(event, RunStarted):
             self._say("Running…")
 

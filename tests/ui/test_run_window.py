@@ -141,11 +141,16 @@ def test_stop_cancels_a_slow_run_and_a_second_stop_forces(window, qtbot):
     qtbot.waitUntil(lambda: "t" in window.run_panel.rows and window.run_panel.rows["t"].text(3) != "",
                     timeout=RUN_TIMEOUT_MS)
     assert _badge(window, "t") == "running"
+    item = window.canvas.canvas_scene.nodes["t"]
+    assert item.progress is not None and 0 < item.progress < 1  # the bar under its header
+    assert "Running t: step" in window.status.run.text()
+    window.canvas.grab()  # paints the bar
     with qtbot.waitSignal(bridge.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
         window.actions_["stop"].trigger()
     result = blocker.args[0]
     assert result.status == "cancelled"
     assert _badge(window, "t") == "cancelled" and _badge(window, "after") == "cancelled"
+    assert item.progress is None
     assert (result.run_dir / "nodes" / "t" / "checkpoint" / "state.json").exists()  # stopped cleanly
     qtbot.waitUntil(lambda: window.actions_["run"].isEnabled())
 
