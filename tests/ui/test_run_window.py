@@ -194,3 +194,20 @@ def test_code_from_the_flow_file_runs_only_with_consent(qtbot, home):
     prompts.confirms = [True]
     result = _run(window, qtbot)
     assert result.ok and _badge(window, "code") == "done"
+
+
+def test_streamed_text_flows_into_the_log(window, qtbot):
+    _open(window, [("s", "stub.stream", {"text": "one two three"}), ("out", "io.output", {})],
+          [("s.text", "out.value")])
+    result = _run(window, qtbot)
+    assert result.ok
+    log = window.run_panel.log_text()
+    assert "[s] one two three " in log  # the pieces on one line, in order
+    assert "[s] generated 3 pieces" in log
+
+
+def test_run_to_selected_needs_exactly_one_node(window, qtbot):
+    _open(window, [("a", "stub.const", {}), ("b", "stub.const", {})])
+    window.canvas.select_nodes(["a", "b"])
+    window.actions_["run_selected"].trigger()
+    assert not window.run_bridge.running and "select one node" in window.status.run.text()
