@@ -179,7 +179,7 @@ def main() -> int:
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
 
-    from flowstudio.ui.canvas_view import CanvasView
+    from flowstudio.ui.canvas.view import CanvasView
     from flowstudio.ui.controller import DocumentController
 
     flow, registry = build_flow()
@@ -259,7 +259,7 @@ def main() -> int:
     results["drag 1 node, 100 %"] = stats(frame_times(view, drag(["n500"])))
     results["drag 25 nodes, 100 %"] = stats(frame_times(view, drag([f"n{i}" for i in range(500, 525)])))
 
-    from flowstudio.ui.layout import layered_layout
+    from flowstudio.ui.canvas.layout import layered_layout
     t2 = time.perf_counter()
     layered_layout(flow, {nid: (item.width, item.height) for nid, item in scene.nodes.items()})
     layout_s = time.perf_counter() - t2

@@ -62,7 +62,7 @@ def plain_run(model: Any, tok: Any, tokens: int) -> dict[str, float]:
 
 
 def chain_run(artifact: Any, tokens: int, work: Path) -> dict[str, float]:
-    from flowstudio.nodes.chain import Generate
+    from flowstudio.nodes.chains.chain import Generate
 
     from flowstudio.core.node import PortValues
     from flowstudio.engine.context import LocalContext
@@ -121,8 +121,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    from flowstudio.nodes._generation import load_model
-    from flowstudio.nodes._hf import model_artifact, resolve_model_source
+    from flowstudio.nodes.chains.generation import load_model
+    from flowstudio.nodes.hf.loading import model_artifact, resolve_model_source
 
     path = resolve_model_source(args.model, REPO)
     if path.is_file():

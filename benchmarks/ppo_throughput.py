@@ -45,8 +45,8 @@ def parse_args() -> argparse.Namespace:
 
 def setup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     import torch
-    from flowstudio.nodes._data_io import builtin_dataset_path, read_data
-    from flowstudio.nodes._hf import load_tokenizer, resolve_model_source
+    from flowstudio.nodes.data.storage import builtin_dataset_path, read_data
+    from flowstudio.nodes.hf.loading import load_tokenizer, resolve_model_source
     from transformers import AutoModelForSequenceClassification
 
     model_dir = resolve_model_source(args.model, None)
@@ -64,9 +64,9 @@ def setup(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def bench_ppo(args: argparse.Namespace, env: dict[str, Any]) -> dict[str, float]:
-    from flowstudio.nodes import _ppo_setup as ppo_setup
-    from flowstudio.nodes._hf import load_causal_lm
-    from flowstudio.nodes._ppo_trainer import PPOConfig, PPOTrainer
+    from flowstudio.nodes.hf.loading import load_causal_lm
+    from flowstudio.nodes.rl.ppo import setup as ppo_setup
+    from flowstudio.nodes.rl.ppo.trainer import PPOConfig, PPOTrainer
 
     tok = env["tok"]
     policy = load_causal_lm(env["model_dir"], device=args.device)
@@ -100,7 +100,7 @@ def bench_rloo(args: argparse.Namespace, env: dict[str, Any], work: Path) -> dic
     except ImportError:
         return "RLOO is not in the installed trl"
     import datasets
-    from flowstudio.nodes._hf import load_causal_lm
+    from flowstudio.nodes.hf.loading import load_causal_lm
     from transformers import AutoModelForSequenceClassification, TrainerCallback
 
     step_times: list[float] = []

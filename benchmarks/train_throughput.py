@@ -60,9 +60,9 @@ def plain_trl(args: argparse.Namespace, model_dir: Path, device: str) -> tuple[f
 
 
 def flowstudio_node(args: argparse.Namespace, model_dir: Path, device: str) -> tuple[float, float]:
-    from flowstudio.nodes._hf import model_artifact
-    from flowstudio.nodes.data import LoadData
-    from flowstudio.nodes.train import SupervisedFineTune
+    from flowstudio.nodes.data.datasets import LoadData
+    from flowstudio.nodes.hf.loading import model_artifact
+    from flowstudio.nodes.training.trainers import SupervisedFineTune
 
     from flowstudio.core.node import PortValues
     from flowstudio.engine.context import LocalContext
@@ -95,7 +95,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    from flowstudio.nodes._hf import resolve_model_source
+    from flowstudio.nodes.hf.loading import resolve_model_source
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model_dir = resolve_model_source(args.model, Path.cwd())

@@ -42,7 +42,9 @@ def test_wheel_install_lists_nodes_and_validates_templates(installed_venv: Path,
     out = run_in(installed_venv, flowstudio, "nodes", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     types = {n["type"] for n in json.loads(out.stdout)}
-    assert {"io.text", "io.output"} <= types
+    from flowstudio.nodes import node_types
+
+    assert types == {cls.type for cls in node_types()}, "the wheel ships every node type of the checkout"
 
     py = str(installed_venv / "bin" / "python")
     probe = ("import flowstudio, json; from flowstudio.core.paths import templates_dir, assets_dir;"
@@ -62,3 +64,24 @@ def test_no_bare_nodes_module_is_installed(installed_venv: Path, tmp_path: Path)
     py = str(installed_venv / "bin" / "python")
     out = run_in(installed_venv, py, "-c", "import nodes", cwd=tmp_path)
     assert out.returncode != 0 and "No module named 'nodes'" in out.stderr
+
+
+def checkout_modules() -> set[str]:
+    names = set()
+    for base, prefix in ((ROOT / "flowstudio", "flowstudio"), (ROOT / "nodes", "flowstudio.nodes")):
+        for path in base.rglob("*.py"):
+            parts = list(path.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names.add(".".join([prefix, *parts]))
+    return names
+
+
+def test_the_wheel_ships_every_module_of_the_checkout(installed_venv: Path, tmp_path: Path):
+    py = str(installed_venv / "bin" / "python")
+    probe = ("import json, pkgutil, flowstudio; print(json.dumps(['flowstudio'] + [m.name for m in "
+             "pkgutil.walk_packages(flowstudio.__path__, 'flowstudio.', onerror=lambda name: None)]))")
+    out = run_in(installed_venv, py, "-c", probe, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    missing = checkout_modules() - set(json.loads(out.stdout))
+    assert not missing, f"not in the wheel (add the package to pyproject.toml): {sorted(missing)}"

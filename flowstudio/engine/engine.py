@@ -14,14 +14,12 @@ Worker processes outlive runs: an idle worker is reused for later nodes with the
 from __future__ import annotations
 
 import atexit
-import os
-import queue
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,43 +27,18 @@ from flowstudio.core.errors import FlowStudioError
 from flowstudio.core.flow import Flow
 from flowstudio.core.registry import NodeRegistry, default_registry
 from flowstudio.engine.cache import ArtifactStore
+from flowstudio.engine.cancel import CancelRequest
 from flowstudio.engine.devices import DeviceInventory, detect_inventory
 from flowstudio.engine.events import Event
+from flowstudio.engine.options import RunOptions
 from flowstudio.engine.plan import RunSetupError, apply_overrides, build_plan, restrict_until
 from flowstudio.engine.rundir import RunDir, new_run_dir
 from flowstudio.engine.runner import RunLoop
-from flowstudio.engine.worker import WorkerHandle
+from flowstudio.engine.worker_pool import WorkerPool
+
+__all__ = ["Engine", "Listener", "RunOptions", "RunResult"]
 
 Listener = Callable[[Event], None]
-
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-}
-
-
-@dataclass
-class RunOptions:
-    sets: Sequence[str] = ()  # "NODE_ID.PARAM=VALUE" (JSON value, else a string)
-    inputs: Sequence[str] = ()  # "NODE_ID=TEXT" for io.text nodes
-    until: str | None = None  # run only this node and what it needs
-    device: str = "auto"  # auto | cpu | cuda
-    use_cache: bool = True  # False: run every node (results are still stored)
-    run_dir: Path | None = None  # default: a new directory under runs_dir()
-    allow_code: bool = False  # consent for nodes that run code from the flow file
-    seed: int | None = None
-    cpu_concurrency: int | None = None  # heavy CPU nodes at once (default: cores // 4, at least 1)
-    light_concurrency: int = 4  # small in-process nodes at once
-    workers: bool = True  # False: heavy nodes run in the engine process too (debugging)
-    source: str | None = None  # the flow file, for messages and run.json
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["run_dir"] = str(self.run_dir) if self.run_dir else None
-        data["sets"], data["inputs"] = list(self.sets), list(self.inputs)
-        return data
 
 
 @dataclass
@@ -81,17 +54,6 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.status == "succeeded"
-
-
-def worker_env(devices: str, cpu_count: int) -> dict[str, str]:
-    env = dict(OFFLINE_ENV)
-    env["CUDA_VISIBLE_DEVICES"] = devices
-    # nvidia-smi numbers GPUs in PCI bus order; CUDA's default order is "fastest first". Make them agree.
-    env["CUDA_DEVICE_ORDER"] = os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    if "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(max(1, cpu_count - 1))
-    env.setdefault("TOKENIZERS_PARALLELISM", os.environ.get("TOKENIZERS_PARALLELISM", "false"))
-    return env
 
 
 _LIVE_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -110,11 +72,9 @@ class Engine:
         self.inventory = inventory if inventory is not None else detect_inventory()
         self.store = store or ArtifactStore()
         self.max_idle_workers = max_idle_workers
-        self._inbox: queue.Queue[Any] = queue.Queue()
-        self._workers: list[WorkerHandle] = []
-        self._workers_lock = threading.Lock()
+        self.workers = WorkerPool(self.inventory.cpu_count)
         self._run_lock = threading.Lock()
-        self._cancel_request = 0  # 0 none, 1 stop cleanly, 2 kill at once
+        self._cancel = CancelRequest()
         self._run_thread: int | None = None
         _LIVE_ENGINES.add(self)
 
@@ -164,9 +124,9 @@ class Engine:
         if not self._run_lock.acquire(blocking=False):
             raise FlowStudioError("this engine is already running a flow; wait for it or use another Engine")
         try:
-            self._cancel_request = 0
+            self._cancel.clear()
             self._run_thread = threading.get_ident()
-            self._drain_inbox()
+            self.workers.drain()
             rundir = RunDir(options.run_dir or new_run_dir(flow.name))
             prior = rundir.read_node_results() if resumed else {}
             run_id = rundir.read_info().get("run_id") or uuid.uuid4().hex[:12]
@@ -185,7 +145,8 @@ class Engine:
                         if len(listener_errors) < 5:
                             listener_errors.append(f"{type(exc).__name__}: {exc}")
 
-            loop = RunLoop(self, plan, rundir, options, run_id, emit, prior)
+            loop = RunLoop(plan, rundir, options, run_id, emit, prior, store=self.store, inventory=self.inventory,
+                           workers=self.workers, cancel=self._cancel)
             started = time.time()
             try:
                 status, seconds = loop.run(resumed)
@@ -196,10 +157,10 @@ class Engine:
             summary = self._summary(loop, status, seconds, rundir, run_id, started, listener_errors)
             rundir.write_summary(summary)
             rundir.close()
-            self._trim_idle_workers()
+            self.workers.trim_idle(self.max_idle_workers)
             return RunResult(summary, events, rundir.path)
         finally:
-            self._cancel_request = 0
+            self._cancel.clear()
             self._run_thread = None
             self._run_lock.release()
 
@@ -232,69 +193,19 @@ class Engine:
             summary["listener_errors"] = listener_errors
         return summary
 
-    def _drain_inbox(self) -> None:
-        while True:
-            try:
-                msg = self._inbox.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(msg[0], WorkerHandle) and msg[1][0] == "died":
-                self._forget_worker(msg[0])
-
     # --------------------------------------------------------------------------------------- cancel
 
     def cancel(self, force: bool = False) -> None:
         """Stop the current run: running nodes see ctx.cancelled() (training saves a checkpoint and stops);
         nothing new starts. `force` (or a second cancel) kills worker processes at once. Thread-safe."""
-        if force or self._cancel_request >= 1:
-            self._cancel_request = 2
-        else:
-            self._cancel_request = 1
+        self._cancel.ask(force)
 
     # -------------------------------------------------------------------------------------- workers
-
-    def _take_worker(self, devices: str, boot_log: str | None = None, node_type: str = "") -> WorkerHandle:
-        """An idle worker on these devices (preferring one that ran this node type: its models are warm),
-        or a new one."""
-        with self._workers_lock:
-            idle = [w for w in self._workers if w.node is None and w.alive and w.devices == devices
-                    and w.is_running()]
-            if idle:
-                worker = max(idle, key=lambda w: (node_type in w.node_types, w.last_used))
-                worker.last_used = time.time()
-                return worker
-        worker = WorkerHandle(worker_env(devices, self.inventory.cpu_count), self._inbox.put, devices, boot_log)
-        with self._workers_lock:
-            self._workers.append(worker)
-        return worker
-
-    def _idle_device_sets(self) -> list[tuple[int, ...]]:
-        with self._workers_lock:
-            sets = []
-            for w in sorted(self._workers, key=lambda w: -w.last_used):
-                if w.node is None and w.alive and w.devices:
-                    sets.append(tuple(int(x) for x in w.devices.split(",")))
-            return sets
-
-    def _forget_worker(self, worker: WorkerHandle) -> None:
-        with self._workers_lock:
-            if worker in self._workers:
-                self._workers.remove(worker)
-
-    def _trim_idle_workers(self) -> None:
-        with self._workers_lock:
-            idle = sorted((w for w in self._workers if w.node is None), key=lambda w: w.last_used)
-            extra = idle[: max(0, len(idle) - self.max_idle_workers)]
-            for w in extra:
-                self._workers.remove(w)
-        for w in extra:
-            w.close()
 
     @property
     def worker_pids(self) -> list[int]:
         """Process ids of the live worker processes (idle and busy)."""
-        with self._workers_lock:
-            return [w.pid for w in self._workers if w.alive and w.pid is not None]
+        return self.workers.pids
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop every worker process (idle ones exit, busy ones are killed). A run in progress in another
@@ -303,10 +214,7 @@ class Engine:
             self.cancel(force=True)
             if self._run_thread != threading.get_ident() and self._run_lock.acquire(timeout=timeout):
                 self._run_lock.release()
-        with self._workers_lock:
-            workers, self._workers = self._workers, []
-        for w in workers:
-            w.close()
+        self.workers.close()
 
     def __enter__(self) -> Engine:
         return self

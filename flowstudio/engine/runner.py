@@ -28,6 +28,7 @@ from flowstudio.engine.cache import (
     fingerprint_path,
     value_fingerprint,
 )
+from flowstudio.engine.cancel import KILL, NONE, STOP, CancelRequest
 from flowstudio.engine.events import (
     Event,
     NodeArtifact,
@@ -48,8 +49,10 @@ from flowstudio.engine.rundir import RunDir
 from flowstudio.engine.scheduler import Allocation, ResourcePool, Unschedulable
 
 if TYPE_CHECKING:
-    from flowstudio.engine.engine import Engine, RunOptions
+    from flowstudio.engine.devices import DeviceInventory
+    from flowstudio.engine.options import RunOptions
     from flowstudio.engine.worker import WorkerHandle
+    from flowstudio.engine.worker_pool import WorkerPool
 
 FINISHED_OK = ("done", "cached")
 FINAL = ("done", "cached", "failed", "cancelled", "skipped")
@@ -91,9 +94,9 @@ class _Running:
 
 
 class RunLoop:
-    def __init__(self, engine: Engine, plan: Plan, rundir: RunDir, options: RunOptions, run_id: str,
-                 emit: Callable[[Event], None], prior: dict[str, dict[str, Any]]) -> None:
-        self.engine = engine
+    def __init__(self, plan: Plan, rundir: RunDir, options: RunOptions, run_id: str,
+                 emit: Callable[[Event], None], prior: dict[str, dict[str, Any]], *, store: ArtifactStore,
+                 inventory: DeviceInventory, workers: WorkerPool, cancel: CancelRequest) -> None:
         self.plan = plan
         self.rundir = rundir
         self.options = options
@@ -101,8 +104,10 @@ class RunLoop:
         self.emit = emit
         self.prior = prior  # node results recorded by an earlier attempt in this run dir (resume)
         self.token = uuid.uuid4().hex  # tells this attempt's in-process results from abandoned threads' ones
-        self.store: ArtifactStore = engine.store
-        self.pool = ResourcePool(engine.inventory, options.device, options.cpu_concurrency,
+        self.store = store
+        self.workers = workers
+        self.cancel_request = cancel
+        self.pool = ResourcePool(inventory, options.device, options.cpu_concurrency,
                                  options.light_concurrency, options.workers)
         self.status: dict[str, str] = {n: "pending" for n in plan.order}
         self._pending = list(plan.order)
@@ -124,7 +129,7 @@ class RunLoop:
                              nodes=list(self.plan.order), resumed=resumed))
         for node_id in self.plan.order:
             self.emit(NodeQueued(node=node_id, node_type=self.plan.nodes[node_id].type))
-        inbox = self.engine._inbox
+        inbox = self.workers.inbox
         while True:
             try:
                 self._check_cancel()
@@ -145,7 +150,7 @@ class RunLoop:
                     except queue.Empty:
                         break
             except KeyboardInterrupt:
-                self.engine.cancel(force=self.cancelling)
+                self.cancel_request.ask(force=self.cancelling)
         statuses = set(self.status.values())
         if self.cancelling or "cancelled" in statuses:
             status = "cancelled"
@@ -165,8 +170,8 @@ class RunLoop:
             running.cancel.set()
 
     def _check_cancel(self) -> None:
-        request = self.engine._cancel_request
-        if request == 0 or (request == 1 and self.cancelling) or (request == 2 and self.forced):
+        request = self.cancel_request.level
+        if request == NONE or (request == STOP and self.cancelling) or (request == KILL and self.forced):
             return
         if not self.cancelling:
             self.cancelling = True
@@ -175,7 +180,7 @@ class RunLoop:
                 if running.worker is not None:
                     running.worker.cancel()
                 self._log_line(node_id, "[flowstudio] stop requested; the node is finishing its current step")
-        if request == 2 and not self.forced:
+        if request == KILL and not self.forced:
             self.forced = True
             for node_id, running in list(self.running.items()):
                 if running.worker is not None:
@@ -222,7 +227,7 @@ class RunLoop:
             if self._from_cache(node, key):
                 continue
             try:
-                prefer = self.engine._idle_device_sets()
+                prefer = self.workers.idle_device_sets()
                 alloc = self.pool.request(node.resources, node.wants_worker, prefer)
             except Unschedulable as exc:
                 self._fail(node_id, str(exc), "Unschedulable", 0.0,
@@ -309,7 +314,7 @@ class RunLoop:
         self.running[node.id] = running
         self.status[node.id] = "running"
         if alloc.worker:
-            worker = self.engine._take_worker(alloc.cuda_visible_devices or "", task["log_path"], node.type)
+            worker = self.workers.take(alloc.cuda_visible_devices or "", task["log_path"], node.type)
             running.worker = worker
             self.emit(NodeStarted(node=node.id, node_type=node.type, device=alloc.device,
                                   cuda_visible_devices=alloc.cuda_visible_devices, worker_pid=worker.pid,
@@ -319,7 +324,7 @@ class RunLoop:
             return
         self.emit(NodeStarted(node=node.id, node_type=node.type, device="cpu", cuda_visible_devices=None,
                               worker_pid=None, cache_key=key))
-        inbox = self.engine._inbox
+        inbox = self.workers.inbox
         token = self.token
 
         def target() -> None:
@@ -356,7 +361,7 @@ class RunLoop:
         elif kind == "garbled":  # an unreadable message: the worker cannot be trusted any more
             worker.kill()  # its death message follows and fails the node
         elif kind == "died":
-            self.engine._forget_worker(worker)
+            self.workers.forget(worker)
             node_id = worker.node
             worker.node = None
             if node_id is None or node_id not in self.running or self.running[node_id].worker is not worker:

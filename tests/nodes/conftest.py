@@ -22,7 +22,7 @@ def _one_torch_thread() -> None:
 @pytest.fixture(scope="session")
 def tiny_llama_dir() -> Path:
     """builtin:tiny-llama's model directory (model + tokenizer files), built once per session."""
-    from flowstudio.nodes._hf import builtin_model_dir
+    from flowstudio.nodes.hf.builtin_models import builtin_model_dir
 
     return builtin_model_dir("tiny-llama")
 
@@ -30,7 +30,7 @@ def tiny_llama_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_llama_dir: Path) -> Artifact:
     """builtin:tiny-llama as the Model artifact `model.load` outputs."""
-    from flowstudio.nodes._hf import model_artifact
+    from flowstudio.nodes.hf.loading import model_artifact
 
     return model_artifact(tiny_llama_dir, source="builtin:tiny-llama")
 

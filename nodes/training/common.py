@@ -1,0 +1,276 @@
+"""What every training node shares: common params, TrainingArguments, live progress, stop/resume, OOM errors.
+
+Stop and resume: the trainer writes its checkpoints into `ctx.checkpoint_dir`. When the user stops a run the
+callback asks the trainer to save and stop at the end of the current step, and the node raises `RunCancelled`.
+The next run of the same node (same params and inputs: a fingerprint file guards this) resumes from the last
+checkpoint, restoring weights/adapter, optimizer, scheduler and RNG. `lineage.json` in the checkpoint dir
+records each segment (start step, end step, checkpoint, how it ended); the output model's meta carries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from flowstudio.core.errors import NodeRunError, RunCancelled
+from flowstudio.core.node import NodeParams
+from flowstudio.core.values import Artifact, to_jsonable
+
+OOM_HINT = ("lower batch_size (raise grad_accumulation to keep the effective batch), connect a model.lora node, "
+            "lower max_length, or turn on gradient_checkpointing")
+NUMERIC_LOGS_SKIP = {"total_flos", "eval_model_preparation_time", "eval_runtime", "eval_samples_per_second",
+                     "eval_steps_per_second"}
+
+
+class TrainParams(NodeParams):
+    """Params every trainer node has (each node adds its own)."""
+
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data (ignored when max_steps > 0)")
+    max_steps: int = Field(0, ge=0, description="Stop after this many optimizer steps (0: use epochs)")
+    learning_rate: float = Field(2e-5, gt=0, description="Peak learning rate (LoRA usually wants ~1e-4 to 5e-4)")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
+                          "polynomial"] = Field("linear", description="Learning-rate schedule after warmup")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Share of steps spent warming up the learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    batch_size: int = Field(4, ge=1, description="Examples per device per step")
+    grad_accumulation: int = Field(1, ge=1, description="Steps to accumulate before each update "
+                                   "(effective batch = batch_size x grad_accumulation)")
+    max_length: int = Field(512, ge=8, description="Longest sequence in tokens (longer ones are truncated)")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations to save memory (slower)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto: bf16 (or fp16) on "
+                                                                 "capable GPUs, fp32 on CPU")
+    seed: int = Field(42, description="Seed for initialisation, shuffling and dropout")
+    logging_steps: int = Field(5, ge=1, description="Report train metrics every N steps")
+    eval_steps: int = Field(0, ge=0, description="Evaluate every N steps (0: before and after training only)")
+    save_steps: int = Field(0, ge=0, description="Also keep a checkpoint every N steps (a stop always saves one)")
+
+
+def precision_kwargs(precision: str, device: str) -> dict[str, Any]:
+    import torch
+
+    if device == "cpu":
+        if precision in ("bf16", "fp16"):
+            # bf16 autocast works on CPU; fp16 does not
+            return {"use_cpu": True, "bf16": precision == "bf16", "fp16": False}
+        return {"use_cpu": True, "bf16": False, "fp16": False}
+    if precision == "auto":
+        bf16 = torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": not bf16}
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def training_kwargs(params: TrainParams, ctx: Any, device: str, has_eval: bool) -> dict[str, Any]:
+    """Keyword arguments shared by SFTConfig / RewardConfig / DPOConfig."""
+    kwargs: dict[str, Any] = {
+        "output_dir": str(ctx.checkpoint_dir),
+        "num_train_epochs": params.epochs,
+        "max_steps": params.max_steps if params.max_steps > 0 else -1,
+        "learning_rate": params.learning_rate,
+        "lr_scheduler_type": params.lr_scheduler,
+        "warmup_steps": params.warmup_ratio,  # a float < 1 is a share of the total steps
+        "weight_decay": params.weight_decay,
+        "per_device_train_batch_size": params.batch_size,
+        "per_device_eval_batch_size": params.batch_size,
+        "gradient_accumulation_steps": params.grad_accumulation,
+        "max_length": params.max_length,
+        "activation_checkpointing": params.gradient_checkpointing,
+        "seed": params.seed,
+        "data_seed": params.seed,
+        "logging_steps": params.logging_steps,
+        "logging_first_step": True,
+        "save_strategy": "steps" if params.save_steps else "no",
+        "save_steps": params.save_steps or 500,
+        "save_total_limit": 3,
+        "eval_strategy": "steps" if (has_eval and params.eval_steps) else "no",
+        "eval_steps": params.eval_steps or None,
+        "report_to": [],
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": True,
+    }
+    kwargs.update(precision_kwargs(params.precision, device))
+    return kwargs
+
+
+def make_callback(ctx: Any) -> Any:
+    """A TrainerCallback that streams progress and metrics to `ctx` and stops (with a checkpoint) on cancel."""
+    from transformers import TrainerCallback
+
+    class FlowStudioCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.stopped_at: int | None = None
+            self.logs: dict[str, float] = {}
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            ctx.progress(state.global_step, state.max_steps, "training")
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            ctx.progress(state.global_step, state.max_steps)
+            if ctx.cancelled() and self.stopped_at is None:
+                self.stopped_at = state.global_step
+                control.should_training_stop = True
+                control.should_save = True
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            for name, value in (logs or {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and name not in NUMERIC_LOGS_SKIP:
+                    self.logs[name] = float(value)
+                    ctx.metric(name, float(value), state.global_step)
+
+    return FlowStudioCallback()
+
+
+def fingerprint(params: NodeParams, inputs: Mapping[str, Any]) -> str:
+    data = {"params": params.model_dump(mode="json"),
+            "inputs": {k: to_jsonable(v) for k, v in sorted(inputs.items())}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def prepare_resume(ctx: Any, fp: str) -> tuple[str | None, dict[str, Any]]:
+    """The checkpoint to resume from (None: start fresh) and the lineage so far."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ckpt_dir = Path(ctx.checkpoint_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    lineage_file = ckpt_dir / "lineage.json"
+    lineage: dict[str, Any] = {"fingerprint": fp, "segments": []}
+    same_job = False
+    if lineage_file.exists():
+        old = json.loads(lineage_file.read_text(encoding="utf-8"))
+        segments = old.get("segments") or [{}]
+        if old.get("fingerprint") == fp and segments[-1].get("status") != "finished":
+            lineage, same_job = old, True
+        else:
+            if old.get("fingerprint") != fp:
+                ctx.log("params or inputs changed since the last checkpoint: starting fresh")
+            for child in ckpt_dir.glob("checkpoint-*"):
+                shutil.rmtree(child, ignore_errors=True)
+    else:
+        for child in ckpt_dir.glob("checkpoint-*"):  # not ours: no lineage says what made them
+            shutil.rmtree(child, ignore_errors=True)
+    # a stopped run, or one that failed after a periodic checkpoint (save_steps), continues from its last one
+    last = get_last_checkpoint(str(ckpt_dir)) if same_job else None
+    if last:
+        ctx.log(f"resuming from {Path(last).name}")
+    _write_lineage(ctx, lineage)
+    return last, lineage
+
+
+def _write_lineage(ctx: Any, lineage: dict[str, Any]) -> None:
+    path = Path(ctx.checkpoint_dir) / "lineage.json"
+    path.write_text(json.dumps(lineage, indent=2), encoding="utf-8")
+
+
+def is_oom(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def quiet_trainer(trainer: Any) -> Any:
+    """Drop the callbacks that print to stdout/stderr: progress reaches the user as events instead."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def quiet_libraries() -> None:
+    """No progress bars from datasets / transformers / huggingface_hub on the console."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def run_training(trainer: Any, ctx: Any, callback: Any, resume: str | None, lineage: dict[str, Any]) -> Any:
+    """trainer.train() with resume, lineage bookkeeping, RunCancelled on stop and a clear OOM error."""
+    quiet_trainer(trainer)
+    start = int(Path(resume).name.split("-")[-1]) if resume else 0
+    segment: dict[str, Any] = {"start_step": start, "resumed_from": Path(resume).name if resume else None}
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    except Exception as err:
+        state = getattr(trainer, "state", None)
+        segment.update(end_step=int(getattr(state, "global_step", start) or start), status="failed")
+        lineage["segments"].append(segment)
+        _write_lineage(ctx, lineage)
+        if is_oom(err):
+            raise NodeRunError(f"out of memory while training: {str(err).splitlines()[0][:200]}",
+                               hint=OOM_HINT, field="batch_size") from None
+        raise
+    step = int(trainer.state.global_step)
+    if callback.stopped_at is not None:
+        segment.update(end_step=step, status="stopped", checkpoint=f"checkpoint-{step}")
+        lineage["segments"].append(segment)
+        _write_lineage(ctx, lineage)
+        raise RunCancelled(f"stopped at step {step} of {trainer.state.max_steps}; checkpoint saved in "
+                           f"{Path(ctx.checkpoint_dir) / f'checkpoint-{step}'} (run again to resume)")
+    segment.update(end_step=step, status="finished")
+    lineage["segments"].append(segment)
+    _write_lineage(ctx, lineage)
+    return result
+
+
+def check_cancel(ctx: Any) -> None:
+    if ctx.cancelled():
+        raise RunCancelled("stopped before training started")
+
+
+def final_metrics(callback: Any, result: Any, extra: Mapping[str, float], ctx: Any = None,
+                  step: int | None = None) -> dict[str, float]:
+    """The node's Metrics output: last logged values, the trainer's summary and the node's own measures."""
+    if ctx is not None:
+        for name, value in extra.items():
+            ctx.metric(name, float(value), step)
+    metrics = {k: v for k, v in callback.logs.items() if not k.startswith("train_")}
+    metrics.update({k: float(v) for k, v in (result.metrics or {}).items()
+                    if isinstance(v, int | float) and k not in NUMERIC_LOGS_SKIP})
+    metrics.update({k: float(v) for k, v in extra.items()})
+    return metrics
+
+
+def lineage_meta(lineage: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(lineage.get("segments", []))
+
+
+def input_model_dir(model: Any, ctx: Any, device: str) -> tuple[Path, dict[str, Any]]:
+    """The directory of the input model as a full model (an adapter is merged into work_dir/base first)."""
+    from flowstudio.nodes.hf.loading import (
+        artifact_path,
+        is_adapter_dir,
+        load_causal_lm,
+        load_tokenizer,
+        save_model_dir,
+    )
+
+    path = artifact_path(model, "model", "model")
+    meta = dict(model.meta or {}) if isinstance(model, Artifact) else {}
+    if is_adapter_dir(path):
+        base = Path(ctx.work_dir) / "base"
+        if not (base / "config.json").exists():
+            ctx.log("the input model is a LoRA adapter: merging it into a full model first")
+            merged = load_causal_lm(path, "float32", "cpu", bool(meta.get("trust_remote_code")))
+            save_model_dir(merged, load_tokenizer(path), base)
+        path = base
+    return path.resolve(), meta
+
+
+def fit_embeddings(model: Any, tokenizer: Any, ctx: Any) -> None:
+    """Grow the embedding matrix when the connected tokenizer has more tokens than the model knows."""
+    size = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > size:
+        ctx.log(f"the tokenizer has {len(tokenizer)} tokens, the model {size}: resizing the embeddings")
+        model.resize_token_embeddings(len(tokenizer))
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
