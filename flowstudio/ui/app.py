@@ -35,7 +35,7 @@ def _settle(app: QApplication, ms: int = 50) -> None:
 
 def make_window(flow: Path | None = None, theme_name: str | None = None, restore_layout: bool = True,
                 template: bool = False):  # noqa: ANN201 - MainWindow, imported lazily
-    from .main_window import MainWindow
+    from .window.main_window import MainWindow
 
     theme.apply_theme(theme_name or theme.saved_theme())  # type: ignore[arg-type]
     window = MainWindow(restore_layout=restore_layout)

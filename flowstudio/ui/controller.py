@@ -16,7 +16,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from flowstudio.core.document import Change, FlowDocument
 from flowstudio.core.edits import Batch, Edit, MoveNodes, SetParam, SetTitle, UpdateGroup
 
-from . import canvas_compat  # noqa: F401 - keeps None alive under PySide6 6.12 on Python 3.11
+from . import compat  # noqa: F401 - keeps None alive under PySide6 6.12 on Python 3.11
 
 
 def _override_key(edit: Edit) -> tuple | None:

@@ -1,7 +1,7 @@
 """Dark and light themes: a Fusion palette, the stylesheet in assets/styles/app.qss and icon colours.
 
 The chosen theme is remembered in the settings; the canvas gets its own colours through
-`canvas_style.set_canvas_theme`.
+`canvas.style.set_canvas_theme`.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def apply_theme(name: ThemeName, app: QApplication | None = None, remember: bool
                 else QGuiApplication.styleHints().colorScheme().Light)
     qta.set_defaults(color=color("text"), color_disabled=color("text_dim"))
     try:
-        from .canvas_style import set_canvas_theme
+        from .canvas.style import set_canvas_theme
     except ImportError:  # the canvas is built by another module; tolerate its absence
         pass
     else:

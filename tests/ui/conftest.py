@@ -7,7 +7,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from flowstudio.core.document import FlowDocument
-from flowstudio.ui.canvas_view import CanvasView
+from flowstudio.ui.canvas.view import CanvasView
 from flowstudio.ui.controller import DocumentController
 from tests.stubs import make_flow, stub_registry
 

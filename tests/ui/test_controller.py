@@ -116,7 +116,7 @@ def test_many_edits_and_signals_do_not_exhaust_none_or_true(ctl):
     """PySide6 6.12 on Python 3.11 drops a reference to None per void call and to True per emit."""
     import sys
 
-    from flowstudio.ui.canvas_compat import ensure_singletons_survive
+    from flowstudio.ui.compat import ensure_singletons_survive
 
     guarded = ensure_singletons_survive()
     if sys.version_info < (3, 12):

@@ -65,7 +65,7 @@ class VariablesNode(Node):
 
 
 def test_registry() -> NodeRegistry:
-    from flowstudio.nodes.io import Output, TextInput
+    from flowstudio.nodes.io.text import Output, TextInput
 
     return NodeRegistry([*STUB_TYPES, FormNode, VariablesNode, TextInput, Output])
 
@@ -132,7 +132,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def make_window(qtbot: Any, prompts: ScriptedPrompts | None = None, autosave_ms: int = 100) -> Any:
     from flowstudio.ui import theme
-    from flowstudio.ui.main_window import MainWindow
+    from flowstudio.ui.window.main_window import MainWindow
 
     theme.apply_theme("dark")
     window = MainWindow(registry=test_registry(), prompts=prompts or ScriptedPrompts(),

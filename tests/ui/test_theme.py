@@ -30,7 +30,7 @@ def test_dark_by_default_and_light_from_the_menu_is_remembered(window):
     assert theme.PALETTES["light"]["accent"] in QApplication.instance().styleSheet()
     assert app_settings().value("ui/theme") == "light"
     assert theme.saved_theme() == "light"
-    from flowstudio.ui import canvas_style
+    from flowstudio.ui.canvas import style as canvas_style
 
     assert canvas_style.palette().name == "light"  # the canvas follows
     window.actions_["@theme_toggle"].trigger()

@@ -1,0 +1,248 @@
+"""The node palette: every installed node type by category, filtered as you type.
+
+Drag an entry onto the canvas (MIME `NODE_TYPE_MIME`, payload the type id) or press Enter /
+double-click to add it at the centre of the view (`nodeRequested`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QDrag, QIcon, QKeyEvent, QKeySequence, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QLineEdit,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from flowstudio.core.node import Node
+from flowstudio.core.registry import NodeRegistry
+
+from .. import theme
+from ..canvas.style import category_color
+from ..mime import NODE_TYPE_MIME
+
+TYPE_ROLE = Qt.ItemDataRole.UserRole
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def _tooltip(cls: type[Node]) -> str:
+    ins = ", ".join(f"{p.name}: {p.type.name}" for p in cls.input_ports()) or "none"
+    outs = ", ".join(f"{p.name}: {p.type.name}" for p in cls.output_ports()) or "none"
+    desc = cls.description or cls.__doc__ or ""
+    return (f"<b>{cls.title or cls.type}</b> <span style='color:gray'>{cls.type}</span>"
+            f"<p>{desc.strip()}</p><p><i>inputs:</i> {ins}<br><i>outputs:</i> {outs}</p>")
+
+
+def _category_dot(category: str, size: int, ratio: float) -> QIcon:
+    """A dot in the category's canvas colour, so the palette and the node headers match."""
+    pixmap = QPixmap(round(size * ratio), round(size * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(category_color(category))
+    d = size * 0.5
+    painter.drawEllipse(QRectF((size - d) / 2, (size - d) / 2, d, d))
+    painter.end()
+    return QIcon(pixmap)
+
+
+class _RowDelegate(QStyledItemDelegate):
+    """Rows of a fixed, font-relative height (the view measures rows before the stylesheet applies)."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802 - Qt override
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width(), max(hint.height(), round(option.fontMetrics.height() * 1.75)))
+
+
+class _NodeTree(QTreeWidget):
+    """The tree itself; its `mimeData` is what a drag (and the tests) carry to the canvas."""
+
+    activated_type = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderHidden(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setRootIsDecorated(True)
+        self.setIndentation(14)
+        self.setAnimated(True)
+        self.setUniformRowHeights(True)
+        self.setItemDelegate(_RowDelegate(self))
+        em = self.fontMetrics().height()
+        self.setIconSize(QSize(em, em))
+        self.itemActivated.connect(self._activated)
+
+    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
+        data = QMimeData()
+        types = [item.data(0, TYPE_ROLE) for item in items if item.data(0, TYPE_ROLE)]
+        if types:
+            data.setData(NODE_TYPE_MIME, types[0].encode("utf-8"))
+            data.setText(types[0])
+        return data
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
+        return [NODE_TYPE_MIME]
+
+    def startDrag(self, actions: Qt.DropAction) -> None:  # noqa: N802 - Qt override
+        """Drag the node's icon and title (the default is a picture of the whole row)."""
+        items = self.selectedItems()
+        if not items or not items[0].data(0, TYPE_ROLE):
+            return
+        item = items[0]
+        drag = QDrag(self)
+        drag.setMimeData(self.mimeData(items))
+        size = self.fontMetrics().height() * 2
+        drag.setPixmap(item.icon(0).pixmap(size, size))
+        drag.setHotSpot(QPoint(size // 2, size // 2))
+        drag.exec(Qt.DropAction.CopyAction)
+
+    def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
+        type_id = item.data(0, TYPE_ROLE)
+        if type_id:
+            self.activated_type.emit(type_id)
+
+
+class NodePalette(QWidget):
+    nodeRequested = Signal(str)  # noqa: N815 - a type id to add at the view centre
+
+    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.registry = registry
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(6)
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText("Search nodes…")
+        self.search.setClearButtonEnabled(True)
+        self.search.addAction(theme.icon("mdi6.magnify", "text_dim"), QLineEdit.ActionPosition.LeadingPosition)
+        self.search.textChanged.connect(self._filter)
+        self.search.installEventFilter(self)
+        self.tree = _NodeTree(self)
+        self.tree.activated_type.connect(self.nodeRequested)
+        self.empty = QLabel("No node matches", self)
+        self.empty.setObjectName("PaletteEmpty")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.hide()
+        self.plugin_warning = QLabel(self)
+        self.plugin_warning.setObjectName("FieldError")
+        self.plugin_warning.setWordWrap(True)
+        errors = getattr(registry, "plugin_errors", [])
+        if errors:  # a broken plugin must not pass silently: its nodes are missing from the list
+            self.plugin_warning.setText(f"⚠ {len(errors)} node plugin{'s' if len(errors) != 1 else ''} "
+                                        "could not be loaded (hover for details)")
+            self.plugin_warning.setToolTip("\n".join(f"{e.entry_point}: {e.message}" for e in errors))
+        self.plugin_warning.setVisible(bool(errors))
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.plugin_warning)
+        self._expanded_before_search: set[str] = set()
+        self.rebuild()
+
+    # -- content
+
+    def rebuild(self) -> None:
+        self.tree.clear()
+        for category, classes in sorted(self.registry.categories().items()):
+            top = QTreeWidgetItem([category])
+            top.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            font = top.font(0)
+            font.setBold(True)
+            top.setFont(0, font)
+            top.setIcon(0, _category_dot(category, self.fontMetrics().height(), self.devicePixelRatioF()))
+            for cls in sorted(classes, key=lambda c: (c.title or c.type).lower()):
+                item = QTreeWidgetItem([cls.title or cls.type])
+                item.setData(0, TYPE_ROLE, cls.type)
+                item.setData(0, SEARCH_ROLE,
+                             f"{cls.title} {cls.type} {category} {cls.description}".lower())
+                item.setIcon(0, theme.icon(cls.icon, "accent"))
+                item.setToolTip(0, _tooltip(cls))
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                              | Qt.ItemFlag.ItemIsDragEnabled)
+                top.addChild(item)
+            self.tree.addTopLevelItem(top)
+            top.setExpanded(True)
+        self._filter(self.search.text())
+
+    def refresh_icons(self) -> None:
+        """Re-tint after a theme change."""
+        self.rebuild()
+
+    def item_for(self, type_id: str) -> QTreeWidgetItem | None:
+        for item in self._leaves():
+            if item.data(0, TYPE_ROLE) == type_id:
+                return item
+        return None
+
+    def visible_types(self) -> list[str]:
+        return [item.data(0, TYPE_ROLE) for item in self._leaves() if not item.isHidden()]
+
+    def _leaves(self) -> list[QTreeWidgetItem]:
+        out = []
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            out += [top.child(j) for j in range(top.childCount())]
+        return out
+
+    # -- search
+
+    def _filter(self, text: str) -> None:
+        words = text.lower().split()
+        any_visible = False
+        first: QTreeWidgetItem | None = None
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            shown = 0
+            for j in range(top.childCount()):
+                item = top.child(j)
+                match = all(w in item.data(0, SEARCH_ROLE) for w in words)
+                item.setHidden(not match)
+                if match:
+                    shown += 1
+                    first = first or item
+            top.setHidden(shown == 0)
+            if words:
+                top.setExpanded(True)
+            any_visible = any_visible or shown > 0
+        self.empty.setVisible(not any_visible)
+        if words and first is not None:
+            self.tree.setCurrentItem(first)
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def eventFilter(self, obj: object, event: object) -> bool:  # noqa: N802 - Qt override
+        """In the search box: Enter adds the highlighted node, Up/Down move through the matches."""
+        if obj is self.search and isinstance(event, QKeyEvent) and event.type() == QKeyEvent.Type.KeyPress:
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                item = self.tree.currentItem()
+                if item is not None and item.data(0, TYPE_ROLE) and not item.isHidden():
+                    self.nodeRequested.emit(item.data(0, TYPE_ROLE))
+                    return True
+            if event.key() in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+                self._move_current(1 if event.key() == Qt.Key.Key_Down else -1)
+                return True
+            if event.matches(QKeySequence.StandardKey.Cancel) and self.search.text():
+                QTimer.singleShot(0, self.search.clear)
+                return True
+        return super().eventFilter(obj, event)
+
+    def _move_current(self, delta: int) -> None:
+        visible = [item for item in self._leaves() if not item.isHidden() and not item.parent().isHidden()]
+        if not visible:
+            return
+        current = self.tree.currentItem()
+        index = visible.index(current) + delta if current in visible else 0
+        self.tree.setCurrentItem(visible[max(0, min(len(visible) - 1, index))])

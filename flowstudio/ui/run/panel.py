@@ -1,0 +1,289 @@
+"""The Run panel: what the current (or last) run is doing, node by node.
+
+A table of nodes (status, time, progress, last metrics or error), the log (log lines and streamed
+generated text), a live plot of the selected node's metrics, and when the run ends its outputs and
+run directory. It only displays: `RunPresenter` feeds it the engine's events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QTextCursor
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from flowstudio.engine import RunResult
+from flowstudio.engine.events import (
+    Event,
+    NodeCached,
+    NodeCancelled,
+    NodeFailed,
+    NodeFinished,
+    NodeLog,
+    NodeMetric,
+    NodeProgress,
+    NodeQueued,
+    NodeSkipped,
+    NodeStarted,
+    NodeStream,
+    RunStarted,
+)
+
+from .. import theme
+from .metrics_plot import MetricsPlot
+
+COLUMNS = ("Node", "Status", "Time", "Progress", "Details")
+STATUS_TOKENS = {"done": "ok", "cached": "ok", "failed": "error", "cancelled": "warning", "skipped": "text_dim"}
+MAX_LOG_BLOCKS = 20_000
+
+
+def short(value: Any, limit: int = 200) -> str:
+    """A one-line rendering of a JSON value (artifacts by their path)."""
+    if isinstance(value, dict) and value.get("__artifact__"):
+        text = f"{value.get('kind', 'artifact')}: {value.get('path', '')}"
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
+
+
+class RunPanel(QWidget):
+    nodeActivated = Signal(str)  # noqa: N815 - a row was clicked: show that node on the canvas
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: dict[str, QTreeWidgetItem] = {}
+        self.metrics: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        self.last_metrics: dict[str, dict[str, float]] = {}
+        self.errors: dict[str, str] = {}
+        self.run_dir: Path | None = None
+        self.plotted: str | None = None
+        self._stream_node: str | None = None
+        self._started: dict[str, float] = {}  # running nodes: when they started (the Time column ticks)
+        self._tick = QTimer(self)
+        self._tick.setInterval(500)
+        self._tick.timeout.connect(self._update_times)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        head = QHBoxLayout()
+        self.state = QLabel("No run yet: Run ▶ (F5) runs the flow.", self)
+        self.state.setObjectName("RunState")
+        self.dir_label = QLabel(self)
+        self.dir_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.open_dir = QPushButton(theme.icon("mdi6.folder-open-outline"), "Open Run Folder", self)
+        self.open_dir.setEnabled(False)
+        self.open_dir.clicked.connect(self.open_run_dir)
+        head.addWidget(self.state, 1)
+        head.addWidget(self.dir_label)
+        head.addWidget(self.open_dir)
+        layout.addLayout(head)
+
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.table = QTreeWidget(split)
+        self.table.setColumnCount(len(COLUMNS))
+        self.table.setHeaderLabels(list(COLUMNS))
+        self.table.setRootIsDecorated(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.header().setStretchLastSection(True)
+        self.table.currentItemChanged.connect(self._row_changed)
+        self.table.itemClicked.connect(lambda item, _c: self.nodeActivated.emit(item.text(0)))
+        self.tabs = QTabWidget(split)
+        self.log = QPlainTextEdit(self.tabs)
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(MAX_LOG_BLOCKS)
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.plot = MetricsPlot(self.tabs)
+        self.outputs = QTreeWidget(self.tabs)
+        self.outputs.setColumnCount(2)
+        self.outputs.setHeaderLabels(["Output", "Value"])
+        self.outputs.setRootIsDecorated(False)
+        self.tabs.addTab(self.log, "Log")
+        self.tabs.addTab(self.plot, "Metrics")
+        self.tabs.addTab(self.outputs, "Outputs")
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 4)
+        layout.addWidget(split, 1)
+
+    # -- a run's life
+
+    def begin(self, description: str) -> None:
+        """A new run: forget the last one."""
+        self.rows.clear()
+        self.metrics.clear()
+        self.last_metrics.clear()
+        self.errors.clear()
+        self.table.clear()
+        self.log.clear()
+        self.outputs.clear()
+        self.plot.clear()
+        self.run_dir = None
+        self._stream_node = None
+        self._started.clear()
+        self._tick.start()
+        self.dir_label.setText("")
+        self.open_dir.setEnabled(False)
+        self.state.setText(description)
+
+    def not_started(self, message: str) -> None:
+        self._tick.stop()
+        self.state.setText(f"<span style='color:{theme.color('error')}'>Could not start:</span> {message}")
+        self._append(f"Could not start the run: {message}")
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_dir = Path(event.run_dir)
+            for node_id in event.nodes:
+                self._row(node_id)
+            self._append(f"Run {event.run_id} started: {len(event.nodes)} nodes")
+        elif isinstance(event, NodeQueued):
+            self._set(event.node, "queued")
+        elif isinstance(event, NodeStarted):
+            where = "in process" if event.worker_pid is None else f"worker {event.worker_pid}"
+            self._started[event.node] = event.t
+            self._set(event.node, "running", details=f"{event.device}, {where}")
+        elif isinstance(event, NodeProgress):
+            total = f"/{event.total}" if event.total else ""
+            self._row(event.node).setText(3, f"{event.step}{total} {event.message}".strip())
+        elif isinstance(event, NodeMetric):
+            self._metric(event)
+        elif isinstance(event, NodeLog):
+            self._append(f"[{event.node}] {event.line}")
+        elif isinstance(event, NodeStream):
+            self._stream(event)
+        elif isinstance(event, NodeFinished):
+            self._set(event.node, "done", event.seconds, format_metrics(event.metrics))
+        elif isinstance(event, NodeCached):
+            self._set(event.node, "cached", None, format_metrics(event.metrics))
+        elif isinstance(event, NodeFailed):
+            self._failed(event)
+        elif isinstance(event, NodeCancelled):
+            self._set(event.node, "cancelled", event.seconds if event.started else None,
+                      event.message or ("stopped" if event.started else "not started"))
+        elif isinstance(event, NodeSkipped):
+            self._set(event.node, "skipped", None, event.reason)
+
+    def finish(self, result: RunResult) -> None:
+        self._tick.stop()
+        self._started.clear()
+        summary = result.summary
+        status = summary.get("status", "?")
+        token = {"succeeded": "ok", "failed": "error"}.get(status, "warning")
+        self.state.setText(f"<span style='color:{theme.color(token)}'>● {status.capitalize()}</span> in "
+                           f"{summary.get('seconds', 0.0):.2f} s")
+        self.run_dir = result.run_dir
+        self.dir_label.setText(str(result.run_dir))
+        self.open_dir.setEnabled(True)
+        self.outputs.clear()
+        for node_id, value in summary.get("outputs", {}).items():
+            item = QTreeWidgetItem([node_id, short(value)])
+            item.setToolTip(1, value if isinstance(value, str) else json.dumps(value, indent=2, default=str))
+            self.outputs.addTopLevelItem(item)
+        if self.outputs.topLevelItemCount():
+            self.tabs.setCurrentWidget(self.outputs)
+        self._append(f"Run {status} in {summary.get('seconds', 0.0):.2f} s — {result.run_dir}")
+
+    def open_run_dir(self) -> None:
+        if self.run_dir is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
+
+    # -- the selected node's metrics
+
+    def show_node(self, node_id: str | None) -> None:
+        """Plot this node's metrics (and select its row)."""
+        self.plotted = node_id
+        row = self.rows.get(node_id or "")
+        if row is not None and self.table.currentItem() is not row:
+            self.table.setCurrentItem(row)
+        series = self.metrics.get(node_id or "", {})
+        title = f"{node_id}: metrics" if series else (f"{node_id}: no metrics yet" if node_id else "")
+        self.plot.set_series(series, title)
+
+    def _row_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        if current is not None and current.text(0) != self.plotted:
+            self.show_node(current.text(0))
+
+    # -- helpers
+
+    def _row(self, node_id: str) -> QTreeWidgetItem:
+        row = self.rows.get(node_id)
+        if row is None:
+            row = QTreeWidgetItem([node_id, "", "", "", ""])
+            self.rows[node_id] = row
+            self.table.addTopLevelItem(row)
+        return row
+
+    def _update_times(self) -> None:
+        now = time.time()
+        for node_id, started in self._started.items():
+            self._row(node_id).setText(2, f"{now - started:.1f} s…")
+
+    def _set(self, node_id: str, status: str, seconds: float | None = None, details: str | None = None) -> None:
+        if status != "running":
+            self._started.pop(node_id, None)
+        row = self._row(node_id)
+        row.setText(1, status)
+        row.setForeground(1, QColor(theme.color(STATUS_TOKENS.get(status, "text"))))
+        if seconds is not None:
+            row.setText(2, f"{seconds:.2f} s")
+        if details is not None:
+            row.setText(4, details)
+            row.setToolTip(4, details)
+
+    def _metric(self, event: NodeMetric) -> None:
+        series = self.metrics.setdefault(event.node, {}).setdefault(event.name, [])
+        step = event.step if event.step is not None else len(series) + 1
+        series.append((float(step), float(event.value)))
+        last = self.last_metrics.setdefault(event.node, {})
+        last[event.name] = float(event.value)
+        self._row(event.node).setText(4, format_metrics(last))
+        if self.plotted == event.node:
+            if not self.plot.title:
+                self.plot.title = f"{event.node}: metrics"
+            self.plot.add(event.name, step, event.value)
+
+    def _failed(self, event: NodeFailed) -> None:
+        text = event.error + (f"\nHint: {event.hint}" if event.hint else "")
+        self.errors[event.node] = text
+        self._set(event.node, "failed", event.seconds, event.error)
+        self._row(event.node).setToolTip(4, text + (f"\n\n{event.log_tail}" if event.log_tail else ""))
+        self._append(f"[{event.node}] FAILED: {event.error}" + (f"\n[{event.node}] hint: {event.hint}"
+                                                                 if event.hint else ""))
+
+    def _stream(self, event: NodeStream) -> None:
+        """Generated text flows on one line per node, without a prefix per piece."""
+        if self._stream_node != event.node:
+            self._append(f"[{event.node}] ")
+            self._stream_node = event.node
+        cursor = self.log.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(event.text)
+        self.log.setTextCursor(cursor)
+
+    def _append(self, line: str) -> None:
+        self._stream_node = None
+        self.log.appendPlainText(line)
+
+    def log_text(self) -> str:
+        return self.log.toPlainText()
