@@ -238,6 +238,13 @@ class Node:
     class Params(NodeParams):
         pass
 
+    @classmethod
+    def code_risk(cls, params: Mapping[str, Any]) -> str | None:
+        """Why running this node with these (raw, flow-file) params may execute code that FlowStudio did
+        not write, or None. A flow with any such node runs only with the user's consent (`--allow-code`,
+        the app's prompt). Override for params that open the door (trust_remote_code, pickle weights)."""
+        return "runs code written in the flow file" if cls.runs_user_code else None
+
     # -- declaration helpers (override for ports that depend on params, e.g. template variables)
 
     @classmethod

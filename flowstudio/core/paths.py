@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 BUILTIN_PREFIX = "builtin:"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+"""A Hugging Face hub id (`org/name`); such a source is looked up in the local HF cache only."""
 
 
 def is_builtin_reference(value: str) -> bool:
     """`builtin:NAME` names something FlowStudio ships (a model, a demo dataset), not a path."""
     return value.strip().startswith(BUILTIN_PREFIX)
+
+
+def is_hub_id(value: str) -> bool:
+    """Whether a model source reads as a hub id (`org/name`, not `./x`, `~/x` or a `.gguf` file)."""
+    value = value.strip()
+    return bool(HUB_ID.match(value)) and not value.startswith((".", "~")) and not value.lower().endswith(".gguf")
 
 
 def resolve_user_path(value: str, flow_dir: Path | None) -> Path:
@@ -57,3 +66,15 @@ def templates_dir() -> Path:
 
 def assets_dir() -> Path:
     return package_dir("assets")
+
+
+def hf_hub_cache_dir() -> Path:
+    """The local Hugging Face hub cache, by huggingface_hub's rules (HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE,
+    HF_HOME/hub, XDG_CACHE_HOME/huggingface/hub), read from the environment at each call."""
+    def expand(value: str) -> str:
+        return os.path.expandvars(os.path.expanduser(value))
+
+    home = expand(os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"))
+    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+    return Path(expand(hub))

@@ -3,13 +3,15 @@
 Key = sha256 of canonical JSON of: node type, node version, params (canonical, paths absolute),
 the keys of the node's inputs (the upstream node's key and port; for values from a node that is
 not cacheable, a fingerprint of the value itself), and fingerprints of the local files the params
-name (`PathField`s: content hash for files up to 4 MiB, size + mtime otherwise).
+name (`PathField`s and local model sources: a content hash of every file, see `fingerprint.py`; hub ids:
+their cached revision).
 
 Layout under `cache_dir()`:
 
     entries/<k[:2]>/<key>/entry.json   outputs (JSON), metrics, node type, size, created
     entries/<k[:2]>/<key>/files/       what the node wrote in ctx.work_dir (artifact paths point here)
     tmp/                               entries being written (renamed into place atomically)
+    hash-memo.json                     content hashes of big files by inode and stamps (fingerprint.py)
 """
 
 from __future__ import annotations
@@ -27,9 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from flowstudio.core.paths import cache_dir
-
-SMALL_FILE_BYTES = 4 * 2**20
-MAX_DIR_FILES = 10_000
+from flowstudio.engine.fingerprint import fingerprint_path
 
 
 def canonical_json(value: Any) -> str:
@@ -38,38 +38,6 @@ def canonical_json(value: Any) -> str:
 
 def digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
-
-
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def fingerprint_path(path: Path) -> Any:
-    """A stable fingerprint of a local file or directory (what the cache key sees of it)."""
-    try:
-        st = path.stat()
-    except OSError:
-        return {"missing": str(path)}
-    if path.is_file():
-        if st.st_size <= SMALL_FILE_BYTES:
-            return {"sha256": _file_hash(path), "size": st.st_size}
-        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    entries = []
-    for i, sub in enumerate(sorted(path.rglob("*"))):
-        if i >= MAX_DIR_FILES:
-            entries.append("...")
-            break
-        try:
-            sst = sub.stat()
-        except OSError:
-            continue
-        if sub.is_file():
-            entries.append([str(sub.relative_to(path)), sst.st_size, sst.st_mtime_ns])
-    return {"dir": digest(entries)}
 
 
 def value_fingerprint(value: Any) -> str:

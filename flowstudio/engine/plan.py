@@ -151,11 +151,11 @@ def build_plan(flow: Flow, registry: NodeRegistry, flow_dir: Path, *, allow_code
     if problems:
         raise FlowInvalidError(problems, source)
     if not allow_code:
-        code_nodes = [n for n in flow.nodes if registry.get(n.type).runs_user_code]
-        if code_nodes:
-            names = ", ".join(f"'{n.id}' ({n.type})" for n in code_nodes)
-            raise RunSetupError(f"node {names} runs code written in the flow file; run it only if you trust the "
-                                "file, with --allow-code (in the app: allow code for this flow)")
+        risky = [(n, risk) for n in flow.nodes if (risk := registry.get(n.type).code_risk(n.params))]
+        if risky:
+            names = "; ".join(f"'{n.id}' ({n.type}) {risk}" for n, risk in risky)
+            raise RunSetupError(f"node {names}; run it only if you trust the file, with --allow-code (in the "
+                                "app: allow code for this flow)")
     graph = FlowGraph(flow)
     order = graph.topological_order()
     nodes: dict[str, PlannedNode] = {}

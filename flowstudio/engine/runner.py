@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowstudio.core.paths import resolve_user_path
+from flowstudio.core.paths import is_hub_id, resolve_user_path
 from flowstudio.core.values import Artifact, from_jsonable
 from flowstudio.engine.cache import (
     ArtifactStore,
     artifacts_exist,
     compute_key,
-    fingerprint_path,
     value_fingerprint,
 )
 from flowstudio.engine.cancel import KILL, NONE, STOP, CancelRequest
@@ -44,6 +43,7 @@ from flowstudio.engine.events import (
     context_event,
 )
 from flowstudio.engine.execute import execute_node
+from flowstudio.engine.fingerprint import fingerprint_path, hub_fingerprint
 from flowstudio.engine.plan import Plan, PlannedNode
 from flowstudio.engine.rundir import RunDir
 from flowstudio.engine.scheduler import Allocation, ResourcePool, Unschedulable
@@ -268,6 +268,8 @@ class RunLoop:
                 path = resolve_user_path(value, self.plan.flow_dir)
                 if path.exists():
                     files[name] = fingerprint_path(path)
+                elif is_hub_id(value) and (hub := hub_fingerprint(value.strip())) is not None:
+                    files[name] = hub  # the cached revision the node will load
         key = compute_key(node.type, node.cls.version, node.params_json, input_keys, files)
         return inputs, key
 

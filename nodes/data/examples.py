@@ -96,6 +96,20 @@ def pair_texts(row: dict[str, Any], tokenizer: Any) -> tuple[str, str]:
     return out[0], out[1]
 
 
+def scored_text(tokenizer: Any, prompt: Any, response: str) -> str:
+    """prompt + a generated response as a reward model scores it: rendered like its training pairs
+    (`pair_texts`). Chat prompts go through the chat template with the response, stripped, as the
+    assistant turn (message contents carry no surrounding whitespace, and templates print them as given);
+    plain prompts are prompt + response + EOS with the response exactly as generated (a plain pair's
+    completion keeps its leading space: "Assistant:" + " Sure")."""
+    if isinstance(prompt, list):
+        row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": response.strip()}],
+               "rejected": [{"role": "assistant", "content": ""}]}
+    else:
+        row = {"prompt": prompt, "chosen": response, "rejected": ""}
+    return pair_texts(row, tokenizer)[0]
+
+
 def prompt_and_completions(row: dict[str, Any], tokenizer: Any) -> tuple[str, str, str]:
     """(prompt text, chosen text, rejected text) split where the completion starts (for log-prob margins)."""
     prompt = row.get("prompt") or ""

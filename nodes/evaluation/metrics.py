@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +13,8 @@ from flowstudio.core.errors import NodeRunError
 from flowstudio.core.node import Node, NodeParams, Port, Ports, Resources
 from flowstudio.core.ports import Dataset, Metrics, Model, RewardModel, Table
 from flowstudio.core.values import Artifact
+
+from .matching import score_answer
 
 
 class _Eval(Node):
@@ -86,14 +86,6 @@ class Perplexity(_Eval):
         return {"metrics": metrics}
 
 
-def normalize_answer(text: str) -> str:
-    """Lowercase, no punctuation, no articles, single spaces (SQuAD-style)."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
 def qa_prompt(tokenizer: Any, question: str) -> Any:
     """The same prompt SFT builds from QA rows: a user turn with a chat template, else `Question: ...`."""
     if getattr(tokenizer, "chat_template", None):
@@ -105,8 +97,10 @@ class QaAccuracy(_Eval):
     type = "eval.qa_accuracy"
     title = "QA accuracy"
     icon = "mdi6.check-decagram"
-    description = ("Generate an answer to each question (greedy) and score it: exact match after normalising "
-                   "(case, punctuation, articles) and `contains` (the answer appears in the generation).")
+    description = ("Generate an answer to each question (greedy) and score it. Both metrics compare normalised "
+                   "text (lowercase, no punctuation, no articles, single spaces): exact_match = the first line "
+                   "of the generation equals the answer; contains = the answer occurs in the whole generation "
+                   "as whole words (\"4\" is not found in \"14\"; a negated answer still counts).")
 
     class Inputs(Ports):
         model = Port(Model, "The model to evaluate")
@@ -140,9 +134,9 @@ class QaAccuracy(_Eval):
                                progress=lambda i, n: ctx.progress(i, n), stream=ctx.stream)
         table = []
         for row, pred in zip(rows, preds, strict=True):
-            answer, first = normalize_answer(str(row["answer"])), normalize_answer(pred.split("\n")[0])
+            exact, contains = score_answer(str(row["answer"]), pred)
             table.append({"question": row["question"], "answer": row["answer"], "prediction": pred,
-                          "exact_match": first == answer, "contains": bool(answer) and answer in normalize_answer(pred)})
+                          "exact_match": exact, "contains": contains})
         n = len(table)
         metrics = {"exact_match": sum(r["exact_match"] for r in table) / n,
                    "contains": sum(r["contains"] for r in table) / n, "rows": float(n)}
@@ -196,6 +190,7 @@ class RewardScore(_Eval):
         seed: int = Field(0, description="Sampling seed")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        from flowstudio.nodes.data.examples import scored_text
         from flowstudio.nodes.data.storage import load_dataset_artifact
         from flowstudio.nodes.hf.loading import artifact_path, load_tokenizer
         from flowstudio.nodes.hf.scoring import generate_texts, reward_scores
@@ -213,13 +208,14 @@ class RewardScore(_Eval):
 
             require_chat_template(tok, "model")
         completions = generate_texts(model, tok, prompts, device, params.max_new_tokens, params.batch_size,
-                                     params.temperature, params.seed, progress=lambda i, n: ctx.progress(i, n))
+                                     params.temperature, params.seed, progress=lambda i, n: ctx.progress(i, n),
+                                     strip=False)  # scored_text decides, as for PPO
         del model
         rm_path = artifact_path(inputs.reward_model, "reward model", "reward_model")
         trust = bool((inputs.reward_model.meta or {}).get("trust_remote_code"))
         rm = AutoModelForSequenceClassification.from_pretrained(rm_path, trust_remote_code=trust).to(device).eval()
         rm_tok = load_tokenizer(rm_path, trust_remote_code=trust)
-        texts = [_scored_text(rm_tok, p, c) for p, c in zip(prompts, completions, strict=True)]
+        texts = [scored_text(rm_tok, p, c) for p, c in zip(prompts, completions, strict=True)]
         scores = reward_scores(rm, rm_tok, texts, device, batch_size=params.batch_size)
         mean = sum(scores) / len(scores)
         metrics = {"mean_reward": mean, "std_reward": math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)),
@@ -229,15 +225,3 @@ class RewardScore(_Eval):
         table = [{"prompt": p, "completion": c, "reward": s} for p, c, s in zip(prompts, completions, scores,
                                                                                   strict=True)]
         return {"metrics": metrics, "table": _write_table(ctx, table, "reward_scores")}
-
-
-def _scored_text(tok: Any, prompt: Any, completion: str) -> str:
-    """prompt + completion as the reward model saw pairs in training (see `flowstudio.nodes.data.examples.pair_texts`)."""
-    from flowstudio.nodes.data.examples import pair_texts
-
-    if isinstance(prompt, list):
-        row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": completion}],
-               "rejected": [{"role": "assistant", "content": ""}]}
-    else:
-        row = {"prompt": prompt, "chosen": completion, "rejected": ""}
-    return pair_texts(row, tok)[0]

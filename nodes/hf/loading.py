@@ -18,6 +18,10 @@ Functions
   directory or GGUF file; a pad token is always set (eos when the tokenizer has none).
 - `torch_device(ctx) -> str`: "cuda" when the engine gave the node a GPU and torch sees one, else "cpu".
 - `torch_dtype(dtype, device)`: "auto" is float32 on CPU and bfloat16 (float32 without bf16 support) on CUDA.
+  This is the dtype of weights that are only *used* (inference, frozen references, frozen LoRA bases).
+- Precision rule for training: weights that an optimizer steps are always float32 (`TRAINABLE_DTYPE`,
+  `fp32_master_weights`); bf16/fp16 is only the *compute* dtype, under autocast. A bf16 weight cannot take
+  an update smaller than ~1/256 of itself, so pure-bf16 AdamW at lr 3e-6 leaves most weights unchanged.
 - `save_model_dir(model, tokenizer, out_dir)`: safetensors + config + tokenizer files, loadable by transformers.
 - `model_artifact(path, **meta)`, `tokenizer_artifact(path)`: build artifacts with the conventional meta.
 
@@ -46,12 +50,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowstudio.core.errors import NodeRunError
-from flowstudio.core.paths import resolve_user_path
+from flowstudio.core.paths import hf_hub_cache_dir, is_hub_id, resolve_user_path
 from flowstudio.core.values import Artifact
 
 from .builtin_models import BUILTIN_MODELS, BUILTIN_PREFIX, builtin_model_dir
@@ -61,8 +64,6 @@ if TYPE_CHECKING:
 
 GGUF_HINT = "pip install gguf"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-"""A Hugging Face hub id (`org/name`); such a source is looked up in the local HF cache only."""
 
 
 # ------------------------------------------------------------------------------------------ sources
@@ -89,7 +90,7 @@ def resolve_model_source(source: str, flow_dir: Path | None) -> Path:
             raise NodeRunError(f"{path} is not a model directory (no config.json in it)", field="source",
                                hint="choose the directory that holds config.json and the weights")
         return path
-    if HUB_ID.match(source) and not source.startswith((".", "~")) and not source.endswith(".gguf"):
+    if is_hub_id(source):
         return _cached_hub_snapshot(source, path)
     raise NodeRunError(f"model path {path} does not exist", field="source",
                        hint="choose an existing local model directory or .gguf file "
@@ -100,7 +101,8 @@ def _cached_hub_snapshot(repo_id: str, local: Path) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        # the same cache the engine reads the revision from for the cache key (engine/fingerprint.py)
+        return Path(snapshot_download(repo_id, local_files_only=True, cache_dir=hf_hub_cache_dir()))
     except Exception as err:  # LocalEntryNotFoundError and friends
         raise NodeRunError(f"{repo_id!r} is neither a local path ({local} does not exist) nor a model in the "
                            f"local Hugging Face cache, and FlowStudio never downloads ({type(err).__name__})",
@@ -167,6 +169,36 @@ def torch_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
+TRAINABLE_DTYPE = "float32"
+
+
+def fp32_master_weights(model: Any) -> int:
+    """Make every trainable parameter float32 in place (frozen ones keep their dtype); returns how many
+    were cast. Called on every model an optimizer will step, whatever dtype it was loaded in."""
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            cast += 1
+    return cast
+
+
+def autocast_dtype(precision: str, device: str) -> Any:
+    """The autocast compute dtype for a training precision ("auto" | "fp32" | "bf16"), or None for fp32.
+    auto: bf16 on a CUDA device that supports it, fp32 otherwise (CPU)."""
+    import torch
+
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 def load_config(path: Path, trust_remote_code: bool = False) -> Any:
     """The model config of a directory or GGUF file (refuses remote code unless allowed)."""
     from transformers import AutoConfig
@@ -186,7 +218,7 @@ def load_config(path: Path, trust_remote_code: bool = False) -> Any:
 
 
 def load_causal_lm(path: Path | str, dtype: str = "auto", device: str = "cpu", trust_remote_code: bool = False,
-                   merge_adapter: bool = True) -> Any:
+                   merge_adapter: bool = True, allow_pickle_weights: bool = False) -> Any:
     """An `AutoModelForCausalLM` from a model directory, a GGUF file or a LoRA adapter directory.
 
     device: "cpu", "cuda" or "auto" (accelerate's device map). For an adapter directory the base model is
@@ -200,7 +232,8 @@ def load_causal_lm(path: Path | str, dtype: str = "auto", device: str = "cpu", t
         from peft import PeftModel
 
         base_path = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
-        base = load_causal_lm(base_path, dtype, device, trust_remote_code)
+        base = load_causal_lm(base_path, dtype, device, trust_remote_code,
+                              allow_pickle_weights=allow_pickle_weights)
         model = PeftModel.from_pretrained(base, str(path), is_trainable=not merge_adapter)
         return model.merge_and_unload() if merge_adapter else model
     torch_dt = torch_dtype(dtype, device if device != "auto" else "cuda")
@@ -212,8 +245,9 @@ def load_causal_lm(path: Path | str, dtype: str = "auto", device: str = "cpu", t
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, **kwargs)
     else:
         _check_remote_code(path, trust_remote_code)
+        require_safe_weights(path, allow_pickle_weights)
         model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code,
-                                                     use_safetensors=_has_safetensors(path) or None, **kwargs)
+                                                     use_safetensors=_has_safetensors(path), **kwargs)
     if device != "auto":
         model.to(device)
     return model
@@ -223,11 +257,30 @@ def _has_safetensors(path: Path) -> bool:
     return any(Path(path).glob("*.safetensors"))
 
 
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+PICKLE_HINT = ("convert the weights to safetensors (`model.save_pretrained(dir, safe_serialization=True)` in a "
+               "trusted environment), or turn on allow_pickle_weights on model.load if you trust this model")
+
+
+def require_safe_weights(path: Path | str, allow_pickle: bool = False, field: str = "source") -> None:
+    """Refuse a model directory whose weights exist only as pickle files (`.bin`, `.pt`): reading a pickle
+    can run code. Safetensors are always preferred when both are there."""
+    path = Path(path)
+    if not path.is_dir() or allow_pickle or _has_safetensors(path):
+        return
+    pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern))
+    if pickles:
+        raise NodeRunError(f"{path} holds its weights only as pickle files ({', '.join(pickles[:3])}), which can "
+                           "run code when they are read", field="allow_pickle_weights" if field == "source" else field,
+                           hint=PICKLE_HINT)
+
+
 def load_model_artifact(artifact: Artifact, device: str = "cpu", **kwargs: Any) -> Any:
     """`load_causal_lm` for a Model artifact, honouring its meta (dtype, trust_remote_code)."""
     meta = artifact.meta or {}
     kwargs.setdefault("dtype", meta.get("dtype", "auto"))
     kwargs.setdefault("trust_remote_code", bool(meta.get("trust_remote_code", False)))
+    kwargs.setdefault("allow_pickle_weights", bool(meta.get("allow_pickle_weights", False)))
     return load_causal_lm(artifact.path, device=device, **kwargs)
 
 

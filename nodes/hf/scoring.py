@@ -1,9 +1,85 @@
-"""Scoring helpers shared by training and evaluation nodes: log-probs, NLL, reward-model scores."""
+"""Scoring helpers shared by training, RL and evaluation nodes: log-probs, NLL, reward-model scores.
+
+One rule decides where a reward model's score of a text is read, for every node that reads one
+(`train.reward`'s accuracy, `eval.reward_score`, PPO's rewards; TRL's reward training and GRPO call the
+model's own forward, which applies the same rule): **the last token of the text that is not the pad
+token** (`scored_positions`). That is the rule of transformers' `*ForSequenceClassification`, which
+TRL's `RewardTrainer` trains with, so a score is always read where the model learned to put it. When
+pad == EOS (SmolLM2, and every tokenizer FlowStudio gives EOS as pad), a text's trailing EOS tokens are
+therefore skipped and the score sits on the last content token.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+
+def position_ids(mask: torch.Tensor) -> torch.Tensor:
+    """Positions counted over real tokens only (0 at the first real token), as `generate` does."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def scored_positions(ids: torch.Tensor, mask: torch.Tensor, pad_id: int | None) -> torch.Tensor:
+    """Per row, the index of the token whose output is the sequence's score: the last position that is
+    inside the attention mask and does not hold `pad_id` (the last position in the mask when every token
+    is pad, or when there is no pad id). Works for left and right padding alike."""
+    import torch
+
+    valid = mask.bool()
+    if pad_id is not None:
+        content = valid & (ids != pad_id)
+        valid = torch.where(content.any(1, keepdim=True), content, valid)
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    return (positions * valid.long()).argmax(1)
+
+
+class ScalarHead:
+    """Per-token scalars from a sequence-classification model (backbone + its linear head).
+
+    Used for the value model (a value for every position) and for reward models (the score at
+    `scored_positions`). Going through the backbone ourselves, with explicit masks and position ids,
+    keeps left-padded batches right (transformers' own forward gives no position ids).
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.backbone = getattr(model, model.base_model_prefix)
+        head = None
+        for name in ("score", "classifier", "v_head"):
+            head = getattr(model, name, None)
+            if head is not None:
+                break
+        if head is None:
+            raise ValueError(f"{type(model).__name__} has no 'score' or 'classifier' head")
+        self.head = head
+        self.pad_id: int | None = getattr(model.config, "pad_token_id", None)
+
+    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        ids = ids.masked_fill(mask == 0, self.pad_id if self.pad_id is not None else 0)
+        hidden = self.backbone(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
+                               use_cache=False).last_hidden_state
+        return self.head(hidden).squeeze(-1).float()
+
+    def response_values(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, responses: torch.Tensor,
+                        response_mask: torch.Tensor) -> torch.Tensor:
+        """V(s_t) for each response token t: the value of the state before the token was sampled."""
+        import torch
+
+        ids = torch.cat([prompt_ids, responses], dim=1)
+        mask = torch.cat([prompt_mask, response_mask], dim=1)
+        values = self(ids, mask)
+        P = prompt_ids.shape[1]
+        return values[:, P - 1 : -1]
+
+    def sequence_scores(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each row's score, read at `scored_positions`."""
+        values = self(ids, mask)
+        last = scored_positions(ids, mask, self.pad_id)
+        return values.gather(1, last.unsqueeze(1)).squeeze(1)
 
 
 def completion_logprob(model: Any, tokenizer: Any, prompt: str, completion: str, device: str,
@@ -63,16 +139,17 @@ def _add_nll(logits: Any, labels: Any, mask: Any, total: float, count: int) -> t
 
 def reward_scores(model: Any, tokenizer: Any, texts: Sequence[str], device: str, max_length: int = 1024,
                   batch_size: int = 8) -> list[float]:
-    """The scalar score of a sequence-classification (reward) model for each text."""
+    """The score of a sequence-classification (reward) model for each text, read at `scored_positions`."""
     import torch
 
+    head = ScalarHead(model)
     scores: list[float] = []
     for i in range(0, len(texts), batch_size):
         enc = tokenizer(list(texts[i:i + batch_size]), return_tensors="pt", padding=True, truncation=True,
                         max_length=max_length, add_special_tokens=False).to(device)
         with torch.no_grad():
-            logits = model(**enc).logits
-        scores.extend(float(x) for x in logits[:, 0].float().cpu())
+            batch = head.sequence_scores(enc["input_ids"], enc["attention_mask"])
+        scores.extend(float(x) for x in batch.cpu())
     return scores
 
 
@@ -85,8 +162,9 @@ def as_prompt(tokenizer: Any, prompt: Any) -> str:
 
 def generate_texts(model: Any, tokenizer: Any, prompts: Sequence[Any], device: str, max_new_tokens: int,
                    batch_size: int = 8, temperature: float = 0.0, seed: int | None = None,
-                   progress: Any = None, stream: Any = None) -> list[str]:
-    """Continuations of `prompts` (texts or message lists); greedy when temperature is 0."""
+                   progress: Any = None, stream: Any = None, strip: bool = True) -> list[str]:
+    """Continuations of `prompts` (texts or message lists); greedy when temperature is 0. `strip=False`
+    keeps the text exactly as generated (what a reward model should score)."""
     import torch
 
     if seed is not None:
@@ -107,7 +185,8 @@ def generate_texts(model: Any, tokenizer: Any, prompts: Sequence[Any], device: s
             with torch.no_grad():
                 out = model.generate(**enc, **kwargs)
             for row in out[:, enc["input_ids"].shape[1]:]:
-                text = tokenizer.decode(row, skip_special_tokens=True).strip()
+                text = tokenizer.decode(row, skip_special_tokens=True)
+                text = text.strip() if strip else text
                 outputs.append(text)
                 if stream is not None:
                     stream(text + "\n")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from flowstudio.nodes.hf.builtin_models import BUILTIN_MODELS, BUILTIN_PREFIX
-from flowstudio.nodes.hf.loading import DTYPES, HUB_ID
+from flowstudio.nodes.hf.loading import DTYPES
 from pydantic import Field
 
 from flowstudio.core.errors import NodeRunError
@@ -23,7 +24,7 @@ from flowstudio.core.node import (
     Resources,
     TextField,
 )
-from flowstudio.core.paths import models_dir, resolve_user_path
+from flowstudio.core.paths import is_hub_id, models_dir, resolve_user_path
 from flowstudio.core.ports import Model, Tokenizer
 from flowstudio.core.problems import Problem
 
@@ -54,7 +55,10 @@ class LoadModel(Node):
         device_map: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where inference nodes place "
                                                            "the model (training nodes use the engine's device)")
         trust_remote_code: bool = Field(False, description="Run Python code shipped with the model (only for "
-                                        "models you trust)")
+                                        "models you trust; needs consent: --allow-code)")
+        allow_pickle_weights: bool = Field(False, description="Read weights stored as pickle files (.bin/.pt), "
+                                           "which can run code (only for models you trust; needs consent: "
+                                           "--allow-code). Safetensors need nothing")
         chat_template: str = TextField("", "A Jinja chat template replacing the tokenizer's own (empty: keep)",
                                        code=True)
 
@@ -63,11 +67,16 @@ class LoadModel(Node):
         assert isinstance(params, cls.Params)
         return source_problems(params.source, flow_dir)
 
+    @classmethod
+    def code_risk(cls, params: Mapping[str, Any]) -> str | None:
+        return model_code_risk(params)
+
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         from flowstudio.nodes.hf.loading import (
             load_config,
             load_tokenizer,
             model_artifact,
+            require_safe_weights,
             resolve_model_source,
             tokenizer_artifact,
         )
@@ -81,6 +90,7 @@ class LoadModel(Node):
         if not any(any(path.glob(p)) for p in WEIGHT_PATTERNS) and not (path / "adapter_config.json").exists():
             raise NodeRunError(f"{path} has a config but no weights (*.safetensors or *.bin)", field="source",
                                hint="choose a complete model directory")
+        require_safe_weights(path, params.allow_pickle_weights)
         ctx.progress(2, 3, "loading tokenizer")
         try:
             tokenizer = load_tokenizer(path, params.chat_template or None, params.trust_remote_code)
@@ -91,10 +101,20 @@ class LoadModel(Node):
         if params.chat_template:
             path = _with_tokenizer(path, tokenizer, Path(ctx.work_dir) / "model")
         meta = {"source": params.source, "dtype": params.dtype, "trust_remote_code": params.trust_remote_code,
-                "device_map": params.device_map}
+                "device_map": params.device_map, "allow_pickle_weights": params.allow_pickle_weights}
         ctx.log(f"{getattr(config, 'model_type', '?')} model at {path}")
         ctx.progress(3, 3)
         return {"model": model_artifact(path, **meta), "tokenizer": tokenizer_artifact(path)}
+
+
+def model_code_risk(params: Mapping[str, Any]) -> str | None:
+    """The consent reason of a model/tokenizer loader: code shipped with the model, or pickle weights."""
+    reasons = []
+    if params.get("trust_remote_code") is True:
+        reasons.append("runs Python code shipped with the model (trust_remote_code)")
+    if params.get("allow_pickle_weights") is True:
+        reasons.append("reads pickle weight files, which can run code (allow_pickle_weights)")
+    return " and ".join(reasons) or None
 
 
 def source_problems(source: str, flow_dir: Path | None, field: str = "source") -> list[Problem]:
@@ -109,7 +129,7 @@ def source_problems(source: str, flow_dir: Path | None, field: str = "source") -
                             hint="built-ins: " + ", ".join(BUILTIN_PREFIX + n for n in BUILTIN_MODELS))]
         return []
     path = resolve_user_path(source, flow_dir)
-    hub_id = HUB_ID.match(source) and not source.startswith((".", "~")) and not source.lower().endswith(".gguf")
+    hub_id = is_hub_id(source)
     if not path.exists() and not hub_id:
         return [Problem("missing_path", f"{path} does not exist", field=field,
                         hint="choose an existing model directory or .gguf file "

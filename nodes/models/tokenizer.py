@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ class LoadTokenizer(Node):
                                        "directory, a .gguf file, or a cached hub id")
         chat_template: str = TextField("", "A Jinja chat template replacing the tokenizer's own (empty: keep)",
                                        code=True)
-        trust_remote_code: bool = Field(False, description="Run Python code shipped with the tokenizer")
+        trust_remote_code: bool = Field(False, description="Run Python code shipped with the tokenizer (needs "
+                                        "consent: --allow-code)")
 
     @classmethod
     def check(cls, params: NodeParams, flow_dir: Path | None) -> list[Problem]:
@@ -38,6 +40,12 @@ class LoadTokenizer(Node):
 
         assert isinstance(params, cls.Params)
         return source_problems(params.source, flow_dir)
+
+    @classmethod
+    def code_risk(cls, params: Mapping[str, Any]) -> str | None:
+        from .model import model_code_risk
+
+        return model_code_risk(params)
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         from flowstudio.nodes.hf.loading import (

@@ -81,6 +81,36 @@ def _callback(ctx: Any, total: int) -> Any:
     return Report()
 
 
+def neutral_generation_config(model: Any) -> None:
+    """Replace the model's generation_config with one that only knows its special tokens.
+
+    TRL's GRPO samples with `generate`, which fills every field its own GenerationConfig leaves unset from
+    `model.generation_config` (repetition_penalty, no_repeat_ngram_size, suppress_tokens, top_k, ...). Those
+    would reshape the sampling distribution while GRPO's log-probs describe the plain tempered one."""
+    from transformers import GenerationConfig
+
+    old = getattr(model, "generation_config", None)
+    keep = {name: getattr(old, name, None) for name in ("bos_token_id", "eos_token_id", "pad_token_id")}
+    model.generation_config = GenerationConfig(**{k: v for k, v in keep.items() if v is not None})
+
+
+def reward_model_function(model: Any, tokenizer: Any, device: str, max_length: int = 2048) -> Any:
+    """The reward model as a GRPO reward function that scores exactly what `train.reward` trained on and
+    `eval.reward_score` / PPO score: prompt + completion rendered like the training pairs (`scored_text`),
+    read at `hf.scoring.scored_positions`."""
+    from flowstudio.nodes.data.examples import scored_text
+    from flowstudio.nodes.hf.scoring import reward_scores
+
+    from .reward_functions import completion_text
+
+    def reward_model(prompts: list[Any], completions: list[Any], **_: Any) -> list[float]:
+        texts = [scored_text(tokenizer, prompt, completion_text(completion))
+                 for prompt, completion in zip(prompts, completions, strict=True)]
+        return reward_scores(model, tokenizer, texts, device, max_length)
+
+    return reward_model
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
     found = [p for p in Path(directory).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
@@ -89,7 +119,10 @@ def latest_checkpoint(directory: Path) -> Path | None:
 def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
     from flowstudio.nodes.data.storage import load_dataset_artifact
     from flowstudio.nodes.hf.loading import (
+        TRAINABLE_DTYPE,
         artifact_path,
+        autocast_dtype,
+        fp32_master_weights,
         load_causal_lm,
         load_tokenizer,
         model_artifact,
@@ -111,8 +144,10 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
         from transformers import AutoModelForSequenceClassification
 
         rm_path = artifact_path(rm_input, "reward model", "reward_model")
-        reward_funcs.append(AutoModelForSequenceClassification.from_pretrained(rm_path, num_labels=1))
-        processing.append(load_tokenizer(rm_path))
+        rm = AutoModelForSequenceClassification.from_pretrained(rm_path, num_labels=1).to(device).eval()
+        rm.requires_grad_(False)
+        reward_funcs.append(reward_model_function(rm, load_tokenizer(rm_path), device))
+        processing.append(None)
         weights.append(params.reward_model_weight)
     for spec in rewards:
         fn, weight = reward_function(spec)
@@ -124,12 +159,16 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
     tokenizer = load_tokenizer(artifact_path(inputs.tokenizer, "tokenizer", "tokenizer"))
     ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts")
     train = grpo_dataset(ds, fmt, tokenizer, params.use_chat_template, params.max_prompt_length)
-    model = load_causal_lm(artifact_path(inputs.model, "model", "model"), device=device)
+    lora = inputs.get("lora")
+    meta = getattr(inputs.model, "meta", None) or {}
+    model = load_causal_lm(artifact_path(inputs.model, "model", "model"), device=device,
+                           dtype=str(meta.get("dtype", "auto")) if lora is not None else TRAINABLE_DTYPE)
+    neutral_generation_config(model)
     peft_cfg = None
-    if inputs.get("lora") is not None:
+    if lora is not None:
         from flowstudio.nodes.models.lora import peft_config
 
-        peft_cfg = peft_config(inputs.lora, model)
+        peft_cfg = peft_config(lora, model)
 
     ckpt_dir = Path(ctx.checkpoint_dir)
     args = GRPOConfig(
@@ -137,13 +176,14 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
         per_device_train_batch_size=params.per_device_batch_size, num_generations=params.num_generations,
         max_completion_length=params.max_completion_length, temperature=params.temperature, beta=params.beta,
         reward_weights=weights, seed=params.seed, data_seed=params.seed, use_cpu=device == "cpu",
-        bf16=False, activation_checkpointing=False, logging_steps=1, save_strategy="no", report_to=[],
+        bf16=autocast_dtype(params.precision, device) is not None, activation_checkpointing=False, logging_steps=1, save_strategy="no", report_to=[],
         disable_dropout=True, dataloader_num_workers=0,
     )
     callback = _callback(ctx, params.max_steps)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=train,
                           processing_class=tokenizer, reward_processing_classes=processing,
                           callbacks=[callback], peft_config=peft_cfg)
+    fp32_master_weights(trainer.model)
     resume = latest_checkpoint(ckpt_dir)
     if resume is not None:
         ctx.log(f"GRPO: resuming from {resume.name}")

@@ -12,6 +12,8 @@ import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from flowstudio.nodes.evaluation.matching import contains_words
+
 from flowstudio.core.errors import NodeRunError
 
 RewardFn = Callable[..., list[float]]
@@ -84,10 +86,8 @@ def exact_match_reward(spec: dict[str, Any]) -> RewardFn:
         for c, target in zip(completions, targets, strict=True):
             got = normalize(completion_text(c), case=case, punctuation=punct)
             want = normalize(target, case=case, punctuation=punct)
-            if mode == "equals":
-                ok = got == want
-            else:  # whole-word containment, so "12" is not found in "120"
-                ok = bool(want) and re.search(r"(?<!\w)" + re.escape(want) + r"(?!\w)", got) is not None
+            # "contains" is whole-word containment, so "12" is not found in "120"
+            ok = got == want if mode == "equals" else contains_words(got, want)
             out.append(1.0 if ok else 0.0)
         return out
 

@@ -80,6 +80,9 @@ class PPO(Node):
             "auto", description="auto: chat messages and QA questions go through the chat template, plain-text "
             "prompts stay plain (as eval.reward_score does); yes: plain prompts become user messages too. The "
             "reward model reads prompt + response rendered the same way as its training pairs")
+        precision: Literal["auto", "fp32", "bf16"] = Field(
+            "auto", description="Compute dtype under autocast (auto: bf16 on capable GPUs, fp32 on CPU); the "
+            "weights being trained are always float32")
         seed: int = Field(42, description="Seeds sampling and shuffling (a stopped run resumes identically)")
         save_every: int = Field(0, ge=0, description="Also save a checkpoint every N updates, for crashes "
                                 "(a stop always saves one)")
@@ -146,6 +149,9 @@ class GRPO(Node):
         use_chat_template: Literal["auto", "yes"] = Field(
             "auto", description="auto: chat messages and QA questions go through the chat template, plain-text "
             "prompts stay plain (as eval.reward_score does); yes: plain prompts become user messages too")
+        precision: Literal["auto", "fp32", "bf16"] = Field(
+            "auto", description="Compute dtype under autocast (auto: bf16 on capable GPUs, fp32 on CPU); the "
+            "weights being trained are always float32")
         seed: int = Field(42, description="Random seed")
 
     @classmethod

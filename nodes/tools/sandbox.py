@@ -1,10 +1,14 @@
 """Run a Python snippet in a separate process with limits: wall time, memory, output size, a scratch dir.
 
-The child gets a minimal environment (no secrets inherited from ours), runs in its own session (so a
-timeout kills everything it started), and its limits are set before the snippet's interpreter starts:
-a tiny bootstrap calls `setrlimit` and then `exec`s `python -I snippet.py`, so tracebacks stay clean and
-no `preexec_fn` runs in a threaded parent. This is a guard against accidents and runaway code, not a
-security boundary against a determined attacker (the snippet still sees the file system).
+The child gets a minimal environment (no secrets inherited from ours), runs in its own session, and its
+limits are set before the snippet's interpreter starts: a tiny supervisor calls `setrlimit`, makes itself
+a child subreaper (Linux), forks `python -I snippet.py` and waits for it, so tracebacks stay clean and no
+`preexec_fn` runs in a threaded parent. When the snippet exits (or on SIGTERM, at a timeout) the
+supervisor kills and reaps everything it left behind, including processes that called `setsid()` (as
+orphans they were reparented to the supervisor), then exits with the snippet's status. The session's
+process group is killed afterwards too (a backstop, and all there is on macOS). This is a guard against
+accidents and runaway code, not a security boundary against a determined attacker (the snippet still
+sees the file system).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 MB = 1024 * 1024
 
 _BOOTSTRAP = """\
-import os, resource, sys
+import os, resource, signal, sys, time
 mem, cpu, fsize = (int(v) for v in sys.argv[1:4])
 for limit, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
                      (resource.RLIMIT_CORE, 0)):
@@ -32,7 +36,57 @@ for limit, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (res
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
             pass
-os.execv(sys.executable, [sys.executable, "-I", "-X", "utf8", "-u", "snippet.py"])
+try:  # orphans of the snippet's processes become ours, so none escapes the sweep below
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+except Exception:
+    pass
+me = str(os.getpid()).encode()
+
+def children():
+    found = []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if name.isdigit():
+            try:
+                with open("/proc/" + name + "/stat", "rb") as fh:
+                    if fh.read().rsplit(b")", 1)[1].split()[1] == me:
+                        found.append(int(name))
+            except (OSError, IndexError):
+                pass
+    return found
+
+def sweep():
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for pid in children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
+        time.sleep(0.005)
+
+def stop(signum, frame):
+    sweep()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+signal.signal(signal.SIGTERM, stop)
+snippet = os.fork()
+if snippet == 0:
+    os.execv(sys.executable, [sys.executable, "-I", "-X", "utf8", "-u", "snippet.py"])
+status = os.waitpid(snippet, 0)[1]
+sweep()
+if os.WIFSIGNALED(status):  # die of the same signal, so the parent sees what killed the snippet
+    sig = os.WTERMSIG(status)
+    for each in {signal.SIGTERM, sig} - {signal.SIGKILL, signal.SIGSTOP}:
+        signal.signal(each, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
+    os._exit(128 + sig)
+os._exit(os.waitstatus_to_exitcode(status))
 """
 
 _SAFE_ENV_KEYS = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
@@ -159,10 +213,14 @@ def _run(code: str, limits: SandboxLimits, stdin: str, scratch: Path) -> Sandbox
         proc.wait(timeout=limits.timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, signal.SIGTERM)  # the supervisor kills the snippet and all it started
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
         _kill_group(proc)
         proc.wait()
     finally:
-        _kill_group(proc)  # anything the snippet left running in its session
+        _kill_group(proc)  # a backstop: anything left running in the session (the supervisor swept already)
     seconds = time.monotonic() - started
     stdout, cut_out = out.text()
     stderr, cut_err = err.text()

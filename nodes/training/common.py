@@ -65,6 +65,15 @@ def precision_kwargs(precision: str, device: str) -> dict[str, Any]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
+def weights_dtype(meta: Mapping[str, Any], lora: Any) -> str:
+    """The dtype to load a model that is about to be trained: float32 when all its weights are trained
+    (they are the optimizer's master weights); with LoRA the frozen base keeps the model's dtype (the
+    adapters are made float32 by `fp32_master_weights`). Compute precision is `precision`, under autocast."""
+    from flowstudio.nodes.hf.loading import TRAINABLE_DTYPE
+
+    return str(meta.get("dtype", "auto")) if lora else TRAINABLE_DTYPE
+
+
 def training_kwargs(params: TrainParams, ctx: Any, device: str, has_eval: bool) -> dict[str, Any]:
     """Keyword arguments shared by SFTConfig / RewardConfig / DPOConfig."""
     kwargs: dict[str, Any] = {

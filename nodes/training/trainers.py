@@ -99,7 +99,7 @@ class SupervisedFineTune(_Trainer):
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         from flowstudio.nodes.data.examples import sft_dataset
         from flowstudio.nodes.data.storage import load_dataset_artifact
-        from flowstudio.nodes.hf.loading import load_causal_lm, model_artifact
+        from flowstudio.nodes.hf.loading import fp32_master_weights, load_causal_lm, model_artifact
         from flowstudio.nodes.models.lora import peft_config
         from trl import SFTConfig, SFTTrainer
 
@@ -112,6 +112,7 @@ class SupervisedFineTune(_Trainer):
             quiet_trainer,
             run_training,
             training_kwargs,
+            weights_dtype,
         )
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
@@ -123,9 +124,9 @@ class SupervisedFineTune(_Trainer):
             eval_ds, _ = sft_dataset(eds, efmt, tok, params.completion_only, field="eval_dataset")
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
-        model = load_causal_lm(model_dir, meta.get("dtype", "auto"), "cpu", trust)
-        fit_embeddings(model, tok, ctx)
         lora = inputs.get("lora")
+        model = load_causal_lm(model_dir, weights_dtype(meta, lora), "cpu", trust)
+        fit_embeddings(model, tok, ctx)
         peft_cfg = peft_config(lora, model) if lora else None
         args = SFTConfig(**training_kwargs(params, ctx, device, eval_ds is not None), packing=params.packing,
                          **extra_cfg)
@@ -133,6 +134,7 @@ class SupervisedFineTune(_Trainer):
         trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                              processing_class=tok, peft_config=peft_cfg, callbacks=[callback])
         quiet_trainer(trainer)
+        fp32_master_weights(trainer.model)
         extra: dict[str, float] = {}
         if eval_ds is not None:
             if "eval_loss_start" not in lineage:
@@ -177,7 +179,8 @@ class RewardModelTrain(_Trainer):
         accuracy_rows: int = Field(500, ge=1, description="Pairs scored for the accuracy metrics (per split)")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        from flowstudio.nodes.hf.loading import save_model_dir, torch_dtype
+        import torch
+        from flowstudio.nodes.hf.loading import fp32_master_weights, require_safe_weights, save_model_dir
         from flowstudio.nodes.models.lora import peft_config
         from transformers import AutoModelForSequenceClassification
         from trl import RewardConfig, RewardTrainer
@@ -197,8 +200,9 @@ class RewardModelTrain(_Trainer):
         train_ds, eval_ds = _preference_splits(inputs, tok)
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
+        require_safe_weights(model_dir, bool(meta.get("allow_pickle_weights")))
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_dir, num_labels=1, trust_remote_code=trust, dtype=torch_dtype(meta.get("dtype", "auto"), device))
+            model_dir, num_labels=1, trust_remote_code=trust, dtype=torch.float32)  # trained: float32 weights
         fit_embeddings(model, tok, ctx)
         model.config.pad_token_id = tok.pad_token_id
         lora = inputs.get("lora")
@@ -209,6 +213,7 @@ class RewardModelTrain(_Trainer):
         trainer = RewardTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                                 processing_class=tok, peft_config=peft_cfg, callbacks=[callback])
         quiet_trainer(trainer)
+        fp32_master_weights(trainer.model)
         result = run_training(trainer, ctx, callback, resume, lineage)
         trained = trainer.model.merge_and_unload() if lora else trainer.model
         trained.eval()
@@ -264,7 +269,7 @@ class DirectPreference(_Trainer):
                                                                          "DPO paper's loss")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        from flowstudio.nodes.hf.loading import load_causal_lm, model_artifact
+        from flowstudio.nodes.hf.loading import fp32_master_weights, load_causal_lm, model_artifact
         from flowstudio.nodes.models.lora import peft_config
         from trl import DPOConfig, DPOTrainer
 
@@ -277,15 +282,16 @@ class DirectPreference(_Trainer):
             quiet_trainer,
             run_training,
             training_kwargs,
+            weights_dtype,
         )
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
         train_ds, eval_ds = _preference_splits(inputs, tok)
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
-        model = load_causal_lm(model_dir, meta.get("dtype", "auto"), "cpu", trust)
-        fit_embeddings(model, tok, ctx)
         lora = inputs.get("lora")
+        model = load_causal_lm(model_dir, weights_dtype(meta, lora), "cpu", trust)
+        fit_embeddings(model, tok, ctx)
         peft_cfg = peft_config(lora, model) if lora else None
         if "margin_start" not in lineage:
             lineage["margin_start"] = _logprob_margin(model, tok, train_ds, params, "cpu")
@@ -296,6 +302,7 @@ class DirectPreference(_Trainer):
         trainer = DPOTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                              processing_class=tok, peft_config=peft_cfg, callbacks=[callback])
         quiet_trainer(trainer)
+        fp32_master_weights(trainer.model)
         result = run_training(trainer, ctx, callback, resume, lineage)
         trainer.model.eval()
         margin = _logprob_margin(trainer.model, tok, train_ds, params, next(trainer.model.parameters()).device)

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from flowstudio.engine import ArtifactStore, Engine
+import pytest
+
+from flowstudio.core.node import ModelSourceField, Node, NodeParams, Port, Ports
+from flowstudio.core.ports import Text
+from flowstudio.core.registry import NodeRegistry
+from flowstudio.engine import ArtifactStore, DeviceInventory, Engine, fingerprint
+from flowstudio.engine.fingerprint import fingerprint_path
 from tests.engine.helpers import cached, ran, statuses
-from tests.stubs import make_flow
+from tests.stubs import STUB_TYPES, make_flow
 
 NODES = ["c1", "c2", "add", "echo", "m", "t"]
+
+
+class Load(Node):
+    """Names its model source (a built-in, a local model directory) without reading it."""
+
+    type = "test.load"
+
+    class Outputs(Ports):
+        name = Port(Text)
+
+    class Params(NodeParams):
+        source: str = ModelSourceField("builtin:tiny")
+
+    def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
+        return {"name": params.source}
 
 
 def chain_flow(bias: float = 0.0, steps: int = 2):
@@ -114,25 +137,6 @@ def test_cache_info_and_clear(engine: Engine, store: ArtifactStore, run_opts) ->
 
 
 def test_a_local_model_source_is_fingerprinted(store, run_opts, tmp_path: Path) -> None:
-    from typing import Any
-
-    from flowstudio.core.node import ModelSourceField, Node, NodeParams, Port, Ports
-    from flowstudio.core.ports import Text
-    from flowstudio.core.registry import NodeRegistry
-    from flowstudio.engine import DeviceInventory
-
-    class Load(Node):
-        type = "test.load"
-
-        class Outputs(Ports):
-            name = Port(Text)
-
-        class Params(NodeParams):
-            source: str = ModelSourceField("builtin:tiny")
-
-        def run(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
-            return {"name": params.source}
-
     (tmp_path / "my-model").mkdir()
     (tmp_path / "my-model" / "config.json").write_text("{}")
     local = make_flow([("l", "test.load", {"source": "my-model"})], [])
@@ -145,6 +149,118 @@ def test_a_local_model_source_is_fingerprinted(store, run_opts, tmp_path: Path) 
         (tmp_path / "my-model" / "config.json").write_text('{"hidden": 64}')
         assert run(local) == {"l"}  # the model changed on disk
         assert run(builtin) == {"l"} and run(builtin) == set()
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    """What `cp -p`, `rsync -a` or `tar x` do to a file: new bytes, same size, the old mtime restored."""
+    before = path.stat()
+    assert len(data) == before.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+@pytest.mark.parametrize("racy_seconds", [fingerprint.RACY_SECONDS, 0.0], ids=["fresh", "memoised"])
+def test_new_bytes_with_the_same_size_and_mtime_rerun_the_node(store, run_opts, tmp_path: Path, monkeypatch,
+                                                                racy_seconds: float) -> None:
+    # "memoised": the files count as settled at once, so the content-hash memo is in play too
+    monkeypatch.setattr(fingerprint, "RACY_SECONDS", racy_seconds)
+    monkeypatch.setenv("FLOWSTUDIO_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data.bin"  # over 4 MiB, the size the old fingerprint stopped hashing at
+    data.write_bytes(b"a" * (5 * 2**20))
+    weights = tmp_path / "my-model" / "model.safetensors"
+    weights.parent.mkdir()
+    (weights.parent / "config.json").write_text("{}")
+    weights.write_bytes(b"w" * 1000)
+    file_flow = make_flow([("m", "stub.model", {"path": str(data)})], [])
+    dir_flow = make_flow([("l", "test.load", {"source": "my-model"})], [])
+    with Engine(NodeRegistry([*STUB_TYPES, Load]), DeviceInventory.fake(), store) as engine:
+        def run(flow) -> set[str]:  # noqa: ANN001
+            return ran(engine.run(flow, flow_dir=tmp_path, options=run_opts()).events)
+
+        assert run(file_flow) == {"m"} and run(dir_flow) == {"l"}
+        assert run(file_flow) == set() and run(dir_flow) == set()
+        _rewrite_keeping_size_and_mtime(data, b"b" * (5 * 2**20))
+        _rewrite_keeping_size_and_mtime(weights, b"v" * 1000)
+        assert run(file_flow) == {"m"}
+        assert run(dir_flow) == {"l"}
+        assert run(file_flow) == set() and run(dir_flow) == set()
+
+
+def test_a_file_version_is_read_once_even_across_restarts(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(fingerprint, "RACY_SECONDS", 0.0)
+    monkeypatch.setenv("FLOWSTUDIO_HOME", str(tmp_path / "home"))
+    reads: list[Path] = []
+    real = fingerprint._hash_file
+
+    def counting(path: Path) -> str:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(fingerprint, "_hash_file", counting)
+    fingerprint.forget_memory()
+    big = tmp_path / "model" / "weights.bin"
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(3 * 2**20))
+    first = fingerprint_path(big)
+    assert fingerprint_path(big) == first and len(reads) == 1
+    assert fingerprint_path(big.parent) == fingerprint_path(big.parent) and len(reads) == 1  # in a directory too
+
+    fingerprint.forget_memory()  # a restart: the memo on disk answers
+    memo = tmp_path / "home" / "cache" / fingerprint.MEMO_FILE
+    assert memo.is_file()
+    assert fingerprint_path(big) == first and len(reads) == 1
+
+    memo.write_text("{not json")  # a corrupt memo is ignored (and rewritten)
+    fingerprint.forget_memory()
+    assert fingerprint_path(big) == first and len(reads) == 2
+    assert json.loads(memo.read_text())["version"] == 1
+
+    _rewrite_keeping_size_and_mtime(big, os.urandom(3 * 2**20))
+    assert fingerprint_path(big) != first and len(reads) == 3
+
+    small = tmp_path / "model" / "config.json"  # below the size kept on disk: memoised in this process
+    small.write_text("{}")
+    assert fingerprint_path(small) == fingerprint_path(small) and len(reads) == 4
+
+
+def test_a_file_changed_just_now_is_not_memoised(tmp_path: Path, monkeypatch) -> None:
+    """Its time stamps may not have ticked yet: a rewrite in the same tick would look unchanged."""
+    monkeypatch.setenv("FLOWSTUDIO_HOME", str(tmp_path / "home"))
+    reads: list[Path] = []
+    real = fingerprint._hash_file
+    monkeypatch.setattr(fingerprint, "_hash_file", lambda path: reads.append(path) or real(path))
+    fresh = tmp_path / "fresh.bin"
+    fresh.write_bytes(b"x" * 100)
+    assert fingerprint.RACY_SECONDS >= 1.0
+    assert fingerprint_path(fresh) == fingerprint_path(fresh) and len(reads) == 2
+    monkeypatch.setattr(fingerprint, "RACY_SECONDS", 0.0)  # as if it had settled
+    assert fingerprint_path(fresh) == fingerprint_path(fresh) and len(reads) == 3
+
+
+def test_renamed_added_and_removed_files_change_a_directory_key(store, run_opts, tmp_path: Path) -> None:
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "a.safetensors").write_bytes(b"weights")
+    flow = make_flow([("l", "test.load", {"source": "my-model"})], [])
+    with Engine(NodeRegistry([Load]), DeviceInventory.fake(), store) as engine:
+        def run() -> set[str]:
+            return ran(engine.run(flow, flow_dir=tmp_path, options=run_opts()).events)
+
+        assert run() == {"l"} and run() == set()
+        (model / "a.safetensors").rename(model / "b.safetensors")
+        assert run() == {"l"}, "renamed"
+        (model / "extra.bin").write_bytes(b"")
+        assert run() == {"l"}, "added (even empty)"
+        (model / "extra.bin").unlink()
+        assert run() == set(), "back as it was: the earlier entry"
+        (model / "config.json").unlink()
+        assert run() == {"l"}, "removed"
+        (model / "config.json").write_text("{}")
+        os.utime(model / "b.safetensors", (1, 1))
+        assert run() == set(), "only a time stamp changed: the content is what counts"
 
 
 def test_trim_removes_least_recently_used_entries_first(store: ArtifactStore, tmp_path: Path) -> None:

@@ -68,12 +68,12 @@ class RunPresenter(QObject):
                 return
             until = targets[0]
         registry = doc.registry
-        code = sorted({n.type for n in doc.flow.nodes
-                       if getattr(registry.find(n.type), "runs_user_code", False)})
+        code = sorted({f"{n.id} {risk}" for n in doc.flow.nodes
+                       if (cls := registry.find(n.type)) is not None and (risk := cls.code_risk(n.params))})
         if code and not self.window.prompts.confirm(
                 self.window, "Run code from this flow?",
-                f"This flow runs code written in the flow file ({', '.join(code)}). Run it only if you trust "
-                "where the file came from.", "Run"):
+                f"This flow may run code FlowStudio did not write ({'; '.join(code)}). Run it only if you "
+                "trust where the file came from.", "Run"):
             return
         self._clear_badges()
         self._run_doc = doc

@@ -3,8 +3,12 @@
 Conventions (Huang et al. 2024, "The N+ Implementation Details of RLHF with PPO"):
 - prompts are left-padded; responses have a fixed maximum length and are right-padded after their first EOS;
 - validity comes from explicit masks, never from comparing ids with the pad id, so a pad id that is also a
-  real token (or EOS) cannot corrupt anything;
-- every forward pass gets position ids computed from the attention mask (`generate` computes its own);
+  real token (or EOS) cannot corrupt anything; the one exception is where a reward model's score is read,
+  which follows the rule the reward model was trained with (`hf.scoring.scored_positions`);
+- every forward pass gets position ids computed from the attention mask;
+- sampling is our own loop on the KV cache from softmax(logits / temperature), never `generate`: nothing
+  from the model's `generation_config` (repetition penalty, suppressed tokens, top-k, …) can change the
+  distribution, so the tokens come from exactly the distribution the log-probs describe;
 - every log-prob pass divides the logits by the sampling temperature, the reference's included, so the
   log-probs are those of the distribution the tokens were actually sampled from.
 """
@@ -13,8 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowstudio.nodes.hf.scoring import ScalarHead, position_ids
+
 if TYPE_CHECKING:
     import torch
+
+__all__ = ["ScalarHead", "position_ids"]  # re-exported: the loop uses them from here
 
 
 def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,11 +37,6 @@ def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, tor
             ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
             mask[row, width - len(seq):] = 1
     return ids, mask
-
-
-def position_ids(mask: torch.Tensor) -> torch.Tensor:
-    """Positions counted over real tokens only (0 at the first real token), as `generate` does."""
-    return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def truncate_after_eos(responses: torch.Tensor, eos_id: int | None, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,37 +70,63 @@ def sample(
     pad_id: int,
     return_scores: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Sample responses of at most `max_new_tokens` (top_k=0, top_p=1: the plain tempered distribution).
+    """Sample responses of at most `max_new_tokens` from softmax(logits / temperature), nothing else.
 
-    Returns the response ids right-padded to exactly `max_new_tokens` (not yet truncated at EOS) and,
-    when asked, the per-step processed scores from `generate` (B, T, V).
+    Returns the response ids right-padded to exactly `max_new_tokens` (not yet truncated at EOS; after a
+    row's EOS it holds pad) and, when asked, the temperature-scaled logits each token was drawn from
+    (B, T, V). One forward pass per token for the whole batch, on the model's KV cache.
     """
     import torch
-    from transformers import GenerationConfig
 
-    config = GenerationConfig(
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        min_new_tokens=0,
-        eos_token_id=eos_id,
-        pad_token_id=pad_id,
-        bos_token_id=None,
-        use_cache=True,
-        return_dict_in_generate=True,
-        output_scores=return_scores,
-    )
+    if temperature <= 0:
+        raise ValueError("PPO samples with a temperature > 0")
+    batch = prompt_ids.shape[0]
+    device = prompt_ids.device
+    mask = prompt_mask.long()
+    positions = position_ids(mask)
+    step_ids = prompt_ids
+    past = None
+    cache_arg, extra = _forward_kwargs(model)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    tokens: list[torch.Tensor] = []
+    scores: list[torch.Tensor] = []
     with torch.no_grad():
-        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
-    responses = out.sequences[:, prompt_ids.shape[1]:]
+        for _ in range(max_new_tokens):
+            out = model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                        **{cache_arg: past}, **extra)
+            past = out.cache if hasattr(out, "cache") else out.past_key_values
+            logits = out.logits[:, -1, :].float() / temperature
+            token = torch.multinomial(logits.softmax(-1), 1).squeeze(1)
+            token = token.masked_fill(done, pad_id)
+            tokens.append(token)
+            if return_scores:
+                scores.append(logits)
+            if eos_id is not None:
+                done |= token == eos_id
+                if bool(done.all()):
+                    break
+            step_ids = token.unsqueeze(1)
+            mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
+            positions = positions[:, -1:] + 1
+    responses = torch.stack(tokens, dim=1)
     if responses.shape[1] < max_new_tokens:
-        fill = torch.full((responses.shape[0], max_new_tokens - responses.shape[1]), pad_id, dtype=responses.dtype,
-                          device=responses.device)
+        fill = torch.full((batch, max_new_tokens - responses.shape[1]), pad_id, dtype=responses.dtype, device=device)
         responses = torch.cat([responses, fill], dim=1)
-    scores = torch.stack(out.scores, dim=1) if return_scores else None
-    return responses, scores
+    return responses, (torch.stack(scores, dim=1) if return_scores else None)
+
+
+def _forward_kwargs(model: Any) -> tuple[str, dict[str, Any]]:
+    """The forward's name for the KV cache (`cache` in transformers ≥ 5.2x, `past_key_values` before) and
+    `logits_to_keep=1` where supported (only the last position's logits are needed while sampling)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        names = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values", {}
+    cache_arg = "cache" if "cache" in names else "past_key_values"
+    return cache_arg, ({"logits_to_keep": 1} if "logits_to_keep" in names else {})
 
 
 def response_logits(
@@ -130,55 +159,6 @@ def logprobs_and_entropy(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     logits = response_logits(model, prompt_ids, prompt_mask, responses, response_mask, temperature)
     return gather_logprobs(logits, responses), entropy(logits)
-
-
-class ScalarHead:
-    """Per-token scalars from a sequence-classification model (backbone + its linear head).
-
-    Used for the value model (a value for every position) and for the reward model (the score at the
-    last valid token). Going through the backbone ourselves, with explicit masks and position ids,
-    avoids `*ForSequenceClassification`'s rule of finding the last token by looking for the pad id,
-    which is wrong with left padding.
-    """
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.backbone = getattr(model, model.base_model_prefix)
-        head = None
-        for name in ("score", "classifier", "v_head"):
-            head = getattr(model, name, None)
-            if head is not None:
-                break
-        if head is None:
-            raise ValueError(f"{type(model).__name__} has no 'score' or 'classifier' head")
-        self.head = head
-        self.pad_id = getattr(model.config, "pad_token_id", None) or 0
-
-    def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        ids = ids.masked_fill(mask == 0, self.pad_id)
-        hidden = self.backbone(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
-                               use_cache=False).last_hidden_state
-        return self.head(hidden).squeeze(-1).float()
-
-    def response_values(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, responses: torch.Tensor,
-                        response_mask: torch.Tensor) -> torch.Tensor:
-        """V(s_t) for each response token t: the value of the state before the token was sampled."""
-        import torch
-
-        ids = torch.cat([prompt_ids, responses], dim=1)
-        mask = torch.cat([prompt_mask, response_mask], dim=1)
-        values = self(ids, mask)
-        P = prompt_ids.shape[1]
-        return values[:, P - 1 : -1]
-
-    def sequence_scores(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The scalar at each row's last valid token."""
-        import torch
-
-        values = self(ids, mask)
-        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-        last = (positions * mask).argmax(1)
-        return values.gather(1, last.unsqueeze(1)).squeeze(1)
 
 
 def disable_dropout(model: Any) -> None:

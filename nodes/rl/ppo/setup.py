@@ -31,21 +31,25 @@ class PolicySetup:
 
 
 def build_policy(model_path: Path, lora: dict[str, Any] | None, device: str, dtype: str = "auto") -> PolicySetup:
-    from flowstudio.nodes.hf.loading import is_adapter_dir, load_causal_lm
+    """`dtype` is for weights that stay frozen (a LoRA base, the continue-LoRA reference). A fully trained
+    policy is float32 (its master weights) and so is its reference, so both run the same arithmetic under
+    autocast and the first rollout's KL is exactly 0."""
+    from flowstudio.nodes.hf.loading import TRAINABLE_DTYPE, is_adapter_dir, load_causal_lm
 
     if lora is None and is_adapter_dir(model_path):
         policy = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=False)
         reference = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
         reference.requires_grad_(False)
         return PolicySetup(policy, reference, "continue_lora")
-    base = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
     if lora is None:
-        reference = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
+        base = load_causal_lm(model_path, dtype=TRAINABLE_DTYPE, device=device, merge_adapter=True)
+        reference = load_causal_lm(model_path, dtype=TRAINABLE_DTYPE, device=device, merge_adapter=True)
         reference.requires_grad_(False)
         return PolicySetup(base, reference, "full")
     from flowstudio.nodes.models.lora import peft_config
     from peft import get_peft_model
 
+    base = load_causal_lm(model_path, dtype=dtype, device=device, merge_adapter=True)
     spec = dict(lora)
     spec["dropout"] = 0.0  # PPO disables dropout everywhere: the ratio must be 1 on the first minibatch
     policy = get_peft_model(base, peft_config(spec, base))
@@ -53,10 +57,13 @@ def build_policy(model_path: Path, lora: dict[str, Any] | None, device: str, dty
 
 
 def load_scalar_model(path: Path, device: str, trainable: bool) -> Any:
-    """An AutoModelForSequenceClassification (reward or value model) with one output."""
+    """An AutoModelForSequenceClassification (reward or value model) with one output; float32 when it will be
+    trained (the value model), the checkpoint's own dtype when it is only used (the reward model)."""
+    import torch
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    kwargs: dict[str, Any] = {"dtype": torch.float32} if trainable else {}
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, **kwargs)
     if getattr(model.config, "num_labels", 1) != 1:
         raise NodeRunError(f"the model at {path} has {model.config.num_labels} outputs; a reward or value model "
                            "needs exactly one", field="reward_model", hint="connect the output of train.reward")
@@ -145,19 +152,6 @@ def tokenize_prompts(texts: list[str], tokenizer: Any, max_prompt_length: int) -
 # ------------------------------------------------------------------------------------------ scoring
 
 
-def scored_text(reward_tokenizer: Any, prompt: Any, response: str) -> str:
-    """prompt + response rendered as train.reward renders pairs (and eval.reward_score scores them):
-    chat prompts through the chat template as an assistant turn, plain ones as prompt + response + EOS."""
-    from flowstudio.nodes.data.examples import pair_texts
-
-    if isinstance(prompt, list):
-        row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": response}],
-               "rejected": [{"role": "assistant", "content": ""}]}
-    else:
-        row = {"prompt": prompt, "chosen": response, "rejected": ""}
-    return pair_texts(row, reward_tokenizer)[0]
-
-
 def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokenizer: Any, device: str,
                         prompt_by_ids: dict[tuple[int, ...], Any], max_length: int = 2048) -> Any:
     """score_fn for the PPO loop: the reward model's score of prompt + response, rendered like its training pairs.
@@ -167,6 +161,8 @@ def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokeniz
     token ids in `prompt_by_ids`.
     """
 
+    from flowstudio.nodes.data.examples import scored_text
+
     head = rollout.ScalarHead(reward_model)
 
     def score(p_ids: torch.Tensor, p_mask: torch.Tensor, responses: torch.Tensor,
@@ -174,8 +170,8 @@ def reward_model_scorer(reward_model: Any, policy_tokenizer: Any, reward_tokeniz
         texts = []
         for row in range(p_ids.shape[0]):
             prompt = prompt_by_ids[tuple(p_ids[row][p_mask[row] == 1].tolist())]
-            response = policy_tokenizer.decode(responses[row][mask[row] == 1].tolist(),
-                                               skip_special_tokens=True).strip()
+            # decoded as sampled; scored_text renders it exactly as eval.reward_score does (stripped in chat turns)
+            response = policy_tokenizer.decode(responses[row][mask[row] == 1].tolist(), skip_special_tokens=True)
             texts.append(scored_text(reward_tokenizer, prompt, response))
         side = reward_tokenizer.truncation_side
         reward_tokenizer.truncation_side = "left"  # an over-long text keeps its end: the response

@@ -16,13 +16,16 @@ checkpoint produces the same parameters as one that never stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from flowstudio.nodes.hf.loading import autocast_dtype, fp32_master_weights
 
 from flowstudio.core.errors import NodeRunError, RunCancelled
 
@@ -31,7 +34,8 @@ from . import core, rollout
 if TYPE_CHECKING:
     import torch
 
-CHECKPOINT_FILE = "ppo_state.pt"
+CHECKPOINT_FILE = "ppo_state.pt"  # tensors only, read with weights_only=True
+CHECKPOINT_RECORD = "ppo_state.json"  # settings fingerprint, update, KL controller, history
 
 # score_fn(prompt_ids, prompt_mask, responses, response_mask) -> scores (B,)
 ScoreFn = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor", "torch.Tensor"], "torch.Tensor"]
@@ -63,6 +67,7 @@ class PPOConfig:
     vf_coef: float = 0.1
     missing_eos_penalty: float = 1.0
     seed: int = 0
+    precision: str = "auto"  # autocast compute dtype: auto | fp32 | bf16; trained weights stay float32
     save_every: int = 0  # also checkpoint every N updates (0: only when stopped)
 
     def validate(self) -> None:
@@ -72,6 +77,8 @@ class PPOConfig:
             raise ValueError("mini_batch_size must be a multiple of micro_batch_size")
         if self.kl_estimator not in ("k1", "k3"):
             raise ValueError("kl_estimator must be 'k1' or 'k3'")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
 
 
 class Reporter(Protocol):
@@ -145,6 +152,10 @@ class PPOTrainer:
                 model.eval()  # no dropout anywhere; gradients still flow
         if reference is not None:
             reference.requires_grad_(False)
+        # the optimizer steps float32 weights only; bf16 is a compute dtype (autocast), never a storage one
+        fp32_master_weights(policy)
+        fp32_master_weights(value_model)
+        self.compute_dtype = autocast_dtype(config.precision, device)
         params = [p for p in policy.parameters() if p.requires_grad]
         params += [p for p in value_model.parameters() if p.requires_grad]
         self.params = params
@@ -175,6 +186,17 @@ class PPOTrainer:
             self._order_cache = (epoch, order)
         return self._order_cache[1]
 
+    @contextlib.contextmanager
+    def _compute(self) -> Iterator[None]:
+        """Forward passes under autocast in `compute_dtype` (nothing when it is None: plain fp32)."""
+        import torch
+
+        if self.compute_dtype is None:
+            yield
+            return
+        with torch.autocast(device_type=str(self.device).split(":")[0], dtype=self.compute_dtype):
+            yield
+
     def _ref_logprobs(self, *args: Any) -> torch.Tensor:
         if self.reference is not None:
             return rollout.logprobs_and_entropy(self.reference, *args)[0]
@@ -186,7 +208,7 @@ class PPOTrainer:
 
         cfg = self.config
         parts: list[dict[str, torch.Tensor]] = []
-        with torch.no_grad():
+        with torch.no_grad(), self._compute():
             for i in range(0, len(prompts), cfg.mini_batch_size):
                 if self.reporter is not None and self.reporter.cancelled():
                     raise _StopBeforeOptimising
@@ -253,7 +275,8 @@ class PPOTrainer:
                 accum = cfg.mini_batch_size // cfg.micro_batch_size
                 for u in range(0, len(mb), cfg.micro_batch_size):
                     idx = mb[u : u + cfg.micro_batch_size]
-                    loss, s = self._micro_loss(ro, idx, advantages, returns)
+                    with self._compute():
+                        loss, s = self._micro_loss(ro, idx, advantages, returns)
                     if not math.isfinite(s["policy_loss"]) or not math.isfinite(s["value_loss"]):
                         raise NodeRunError(
                             f"the PPO loss became {s['policy_loss']} (value loss {s['value_loss']}) at update "
@@ -346,44 +369,71 @@ class PPOTrainer:
         return {"config": config, "prompts": len(self.prompts), "inputs": self.input_fingerprint}
 
     def save_checkpoint(self, directory: Path) -> Path:
+        """Tensors (policy and value weights being trained, optimizer) in `ppo_state.pt`, everything else in
+        `ppo_state.json`, written last: the JSON is the commit record, so a kill mid-save leaves the previous
+        checkpoint (or none) readable, never a half one."""
         import torch
 
         directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            "fingerprint": self._fingerprint(),
+        tensors = {
             "update": self.update,
             "policy": {n: p.detach().clone() for n, p in self.policy.named_parameters() if p.requires_grad},
             "value": {n: p.detach().clone() for n, p in self.value_model.named_parameters() if p.requires_grad},
             "optimizer": self.optimizer.state_dict(),
-            "kl_ctl": self.kl_ctl.state_dict(),
-            "history": self.history,
         }
+        record = {"fingerprint": self._fingerprint(), "update": self.update, "kl_ctl": self.kl_ctl.state_dict(),
+                  "history": self.history}
         tmp = directory / (CHECKPOINT_FILE + ".tmp")
-        torch.save(state, tmp)
+        torch.save(tensors, tmp)
         tmp.replace(directory / CHECKPOINT_FILE)
+        tmp_json = directory / (CHECKPOINT_RECORD + ".tmp")
+        tmp_json.write_text(json.dumps(record), encoding="utf-8")
+        tmp_json.replace(directory / CHECKPOINT_RECORD)
         return directory / CHECKPOINT_FILE
 
     def load_checkpoint(self, directory: Path) -> bool:
-        """Restore a checkpoint saved by a run with the same settings; False if there is none."""
+        """Restore a checkpoint saved by a run with the same settings; False if there is none (or it was saved
+        with other settings). The JSON record is checked first; the tensor file is then read with
+        `weights_only=True`, so a checkpoint can never run code, whoever wrote it."""
+        import pickle
+
         import torch
 
-        path = directory / CHECKPOINT_FILE
-        if not path.exists():
+        path, record_path = directory / CHECKPOINT_FILE, directory / CHECKPOINT_RECORD
+        if not path.exists() or not record_path.exists():
+            if path.exists() and self.reporter is not None:
+                self.reporter.log(f"PPO: ignoring {path.name} without its {record_path.name} (an older or "
+                                  "incomplete checkpoint)")
             return False
-        state = torch.load(path, weights_only=False)
-        if json.dumps(state["fingerprint"], sort_keys=True) != json.dumps(self._fingerprint(), sort_keys=True):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise NodeRunError(f"the PPO checkpoint record {record_path} is unreadable: {err}",
+                               field="checkpoint", hint="delete the checkpoint directory to start over") from None
+        if json.dumps(record.get("fingerprint"), sort_keys=True) != json.dumps(self._fingerprint(), sort_keys=True):
             if self.reporter is not None:
                 self.reporter.log("PPO: ignoring a checkpoint saved with different settings")
             return False
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+            raise NodeRunError(f"the PPO checkpoint {path} is not a plain tensor file, so it was not loaded "
+                               f"({type(err).__name__}: {str(err).splitlines()[0][:200]})", field="checkpoint",
+                               hint="a checkpoint holds only tensors; delete this one (it may come from "
+                                    "someone else's run directory) and run again") from None
+        if int(state.get("update", -1)) != int(record["update"]):
+            raise NodeRunError(f"the PPO checkpoint in {directory} is inconsistent (tensors of update "
+                               f"{state.get('update')}, record of update {record['update']})", field="checkpoint",
+                               hint="delete the checkpoint directory to start over")
         with torch.no_grad():
             for model, saved in ((self.policy, state["policy"]), (self.value_model, state["value"])):
                 named = dict(model.named_parameters())
                 for name, tensor in saved.items():
                     named[name].copy_(tensor)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.kl_ctl.load_state_dict(state["kl_ctl"])
-        self.update = int(state["update"])
-        self.history = list(state["history"])
+        self.kl_ctl.load_state_dict(record["kl_ctl"])
+        self.update = int(record["update"])
+        self.history = list(record["history"])
         return True
 
 

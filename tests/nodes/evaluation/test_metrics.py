@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from flowstudio.nodes.data.datasets import LoadData
-from flowstudio.nodes.evaluation.metrics import Perplexity, QaAccuracy, RewardScore, normalize_answer
+from flowstudio.nodes.evaluation.matching import normalize_answer
+from flowstudio.nodes.evaluation.metrics import Perplexity, QaAccuracy, RewardScore
 from flowstudio.nodes.training.trainers import RewardModelTrain, SupervisedFineTune
 
 from flowstudio.core.errors import NodeRunError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -61,15 +62,17 @@ def test_timeout_is_a_clear_error_not_a_hang(make_ctx) -> None:
     assert "time limit of 1 s" in str(err.value) and err.value.field == "timeout_s"
 
 
-def test_timeout_also_kills_children(make_ctx, tmp_path) -> None:
-    marker = tmp_path / "child_alive"
-    code = ("import subprocess, sys, time\n"
-            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(2); open({str(marker)!r}, \"w\")'])\n"
-            "time.sleep(60)")
-    with pytest.raises(NodeRunError):
-        run(make_ctx, code, timeout_s=0.5)
+@pytest.mark.parametrize("own_session", [False, True], ids=["group", "setsid"])
+def test_timeout_also_kills_children(make_ctx, tmp_path, own_session: bool) -> None:
     import time
 
+    marker = tmp_path / "child_alive"
+    child = f"import time; time.sleep(2); open({str(marker)!r}, 'w')"
+    code = ("import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session={own_session})\n"
+            "time.sleep(60)")
+    with pytest.raises(NodeRunError, match="time limit"):
+        run(make_ctx, code, timeout_s=0.5)
     time.sleep(2.5)
     assert not marker.exists()
 
@@ -143,3 +146,78 @@ def test_flowstudio_run_refuses_without_consent_and_runs_with_it(tmp_path) -> No
     allowed = _flowstudio("run", str(path), "--json", "--allow-code", "--no-cache")
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["outputs"]["out"] == "ran\n" and marker.exists()
+
+
+def _gone(pid: int, within_s: float = 3.0) -> bool:
+    """Whether `pid` has exited (a zombie counts: it runs nothing) within `within_s` seconds."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+BACKGROUND = {
+    "popen": "import subprocess, sys\n"
+             "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\nprint(child.pid)",
+    "fork": "import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(60)\n    os._exit(0)\nprint(pid)",
+    "setsid": "import os, time\npid = os.fork()\nif pid == 0:\n    os.setsid()\n    time.sleep(60)\n    os._exit(0)\n"
+              "print(pid)",
+    "setsid-grandchild": "import subprocess, sys\n"
+                         "child = subprocess.Popen([sys.executable, '-c', 'import os, subprocess, sys, time\\n"
+                         "p = subprocess.Popen([sys.executable, \"-c\", \"import time; time.sleep(60)\"], "
+                         "start_new_session=True)\\nprint(p.pid, flush=True)\\ntime.sleep(60)'], "
+                         "stdout=subprocess.PIPE, text=True)\nprint(child.stdout.readline().strip(), child.pid)",
+}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+@pytest.mark.parametrize("how", sorted(BACKGROUND))
+def test_background_children_die_when_the_snippet_exits_normally(make_ctx, how: str) -> None:
+    import signal
+    import time
+
+    started = time.monotonic()
+    _, out = run(make_ctx, BACKGROUND[how], timeout_s=20)
+    seconds = time.monotonic() - started
+    assert out["exit_code"] == 0, out["stderr"]
+    pids = [int(p) for p in out["stdout"].split()]  # the background process first, then any in between
+    try:
+        assert all(_gone(pid) for pid in pids), f"the snippet's background process {pids[0]} ({how}) outlived it"
+        assert seconds < 5, "the tool waited for its background child (which held its output pipes)"
+    finally:
+        for pid in pids:  # leave nothing running when it failed
+            if not _gone(pid, 0):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_the_process_group_is_killed_even_when_the_supervisor_is(tmp_path) -> None:
+    import signal
+
+    from flowstudio.nodes.tools.sandbox import SandboxLimits, run_python
+
+    code = ("import os, subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+            "print(child.pid, flush=True)\n"
+            f"if os.getppid() != {os.getpid()}:  # the supervisor, never this test\n"
+            "    os.kill(os.getppid(), 9)\n"
+            "time.sleep(60)")
+    result = run_python(code, SandboxLimits(timeout_s=20), scratch=tmp_path / "scratch")
+    pid = int(result.stdout.split()[0])
+    try:
+        assert result.seconds < 5 and _gone(pid), "the snippet's child outlived its killed supervisor"
+    finally:
+        if not _gone(pid, 0):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+

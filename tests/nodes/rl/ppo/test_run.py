@@ -77,6 +77,7 @@ def scorer_and_prompts(tiny_llama_dir: Path, rm_dir: Path) -> tuple[Any, list[li
 
 def test_ppo_scores_responses_exactly_as_eval_reward_score_does(tiny_llama_dir: Path, reward_model_dir: Path) -> None:
     """The reward PPO maximises is the number eval.reward_score reports for the same prompt and response."""
+    from flowstudio.nodes.data.examples import scored_text
     from flowstudio.nodes.hf.loading import load_tokenizer
     from flowstudio.nodes.hf.scoring import reward_scores
     from flowstudio.nodes.rl.ppo import rollout
@@ -95,7 +96,7 @@ def test_ppo_scores_responses_exactly_as_eval_reward_score_does(tiny_llama_dir: 
     p_ids, p_mask = rollout.left_pad(prompts, tok.pad_token_id)
     with torch.no_grad():
         ours = scorer(p_ids, p_mask, r_ids, r_mask)
-    texts = [setup.scored_text(tok, v, t) for v, t in zip(values, responses_text, strict=True)]
+    texts = [scored_text(tok, v, t) for v, t in zip(values, responses_text, strict=True)]
     assert texts[0] == "What is the capital of Peru?The capital of Peru is Lima.<|im_end|>"
     assert texts[1].startswith("<|im_start|>user\nWhat is 2 plus 2?<|im_end|>\n<|im_start|>assistant\n2 plus 2")
     theirs = reward_scores(rm, tok, texts, "cpu")

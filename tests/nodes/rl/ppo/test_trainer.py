@@ -131,6 +131,42 @@ def test_toy_reward_rises_and_reaches_the_kl_regularised_optimum() -> None:
     assert abs(achieved - optimum) / optimum < 0.05, (achieved, optimum)
 
 
+def _trained_target_probability(beta: float, updates: int = 30) -> tuple[float, float]:
+    """Train the toy problem (uniform reference, reward = share of TARGET tokens) and return the policy's mean
+    probability of TARGET over sampled prefixes, with the closed-form optimum π*(TARGET)."""
+    V, T = VOCAB, 4
+    reference = tiny_policy(seed=0)
+    with torch.no_grad():
+        reference.model.norm.weight.zero_()
+    reference.requires_grad_(False)
+    policy = copy.deepcopy(reference).requires_grad_(True)
+    cfg = PPOConfig(updates=updates, batch_size=64, mini_batch_size=16, micro_batch_size=16, ppo_epochs=4,
+                    learning_rate=3e-3, response_length=T, temperature=0.7, kl_coef=beta,
+                    missing_eos_penalty=0.0, seed=0)
+    trainer = PPOTrainer(cfg, policy, tiny_value(), target_share, random_prompts(256), eos_id=None, pad_id=PAD,
+                         reference=reference)
+    for _ in range(cfg.updates):
+        trainer.step()
+    torch.manual_seed(321)
+    ids, mask = rollout.left_pad(random_prompts(1024, seed=5), PAD)
+    responses, _ = rollout.sample(policy, ids, mask, T, cfg.temperature, None, PAD)
+    with torch.no_grad():
+        probs = rollout.response_logits(policy, ids, mask, responses, torch.ones_like(responses),
+                                        cfg.temperature).softmax(-1)
+    # π* ∝ π_ref · exp(r / β), per position: each TARGET adds 1/T to the reward
+    weight = math.exp(1 / (T * beta))
+    optimum = weight / (V - 1 + weight)
+    return probs[..., TARGET].mean().item(), optimum
+
+
+@pytest.mark.parametrize("beta", [0.04, 0.1])
+def test_the_policy_reaches_the_kl_regularised_optimum_distribution(beta: float) -> None:
+    """Checks π itself against π* ∝ π_ref·exp(r/β) for two β: without the KL penalty (or with the wrong β)
+    the policy heads for always-TARGET (probability → 1) and this fails, although its objective is close."""
+    achieved, optimum = _trained_target_probability(beta)
+    assert abs(achieved - optimum) < 0.02, (achieved, optimum)
+
+
 def _cancel_after(updates: int, event: threading.Event):  # noqa: ANN202
     def sink(ev: dict) -> None:
         if ev["event"] == "progress" and ev["step"] >= updates:
@@ -138,9 +174,12 @@ def _cancel_after(updates: int, event: threading.Event):  # noqa: ANN202
     return sink
 
 
-def test_cancel_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_cancel_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_path: Path, adaptive: bool) -> None:
+    """With the adaptive KL controller too: its β must come back from the checkpoint, not restart."""
     cfg = PPOConfig(updates=4, batch_size=8, mini_batch_size=4, micro_batch_size=2, ppo_epochs=2,
-                    learning_rate=5e-3, response_length=6, seed=3)
+                    learning_rate=5e-3, response_length=6, seed=3, adaptive_kl=adaptive, kl_target=0.01,
+                    kl_horizon=16)
     prompts = random_prompts(12)
 
     def make(ckpt: Path, sink=lambda ev: None, cancel: threading.Event | None = None):  # noqa: ANN202
@@ -170,6 +209,10 @@ def test_cancel_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(tmp_p
     for a, b in zip(straight.value_model.parameters(), resumed.value_model.parameters(), strict=True):
         assert torch.equal(a, b)
     assert [h["objective/scores"] for h in straight.history] == [h["objective/scores"] for h in resumed.history]
+    betas = [h["objective/kl_coef"] for h in straight.history]
+    assert betas == [h["objective/kl_coef"] for h in resumed.history]
+    assert resumed.kl_ctl.value == straight.kl_ctl.value
+    assert (len(set(betas)) > 1) == adaptive  # the adaptive β really moved, so a reset would show
 
 
 def test_k3_adaptive_kl_and_reward_whitening_run_and_behave(tmp_path: Path) -> None:
@@ -196,7 +239,7 @@ def test_periodic_checkpoints_and_checkpoints_from_other_settings_are_ignored(tm
     trainer = PPOTrainer(cfg, policy, tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
                          reference=frozen_copy(policy), reporter=ctx, fingerprint={"model": "a"})
     trainer.train()
-    saved = torch.load(tmp_path / "ck" / "ppo_state.pt", weights_only=False)
+    saved = torch.load(tmp_path / "ck" / "ppo_state.pt", weights_only=True)
     assert saved["update"] == 2  # saved after update 2, not after the last one
     other = PPOTrainer(cfg, tiny_policy(), tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
                        reference=frozen_copy(policy), reporter=ctx, fingerprint={"model": "b"})
@@ -263,3 +306,38 @@ def test_a_broken_reward_or_a_diverging_loss_stops_with_a_clear_error() -> None:
     with pytest.raises(NodeRunError, match="PPO loss became") as err:
         trainer.step()
     assert err.value.field == "learning_rate"
+
+
+def test_a_checkpoint_that_holds_code_is_refused_without_running_it(tmp_path: Path) -> None:
+    """A run directory from someone else: its ppo_state.pt pickles a payload; resuming must not run it."""
+    ckpt = tmp_path / "ck"
+    cfg = PPOConfig(updates=2, batch_size=4, mini_batch_size=4, micro_batch_size=4, ppo_epochs=1,
+                    learning_rate=1e-3, response_length=4)
+    ctx = LocalContext(node_id="ppo", work_dir=tmp_path / "w", checkpoint_dir=ckpt)
+
+    def make() -> PPOTrainer:
+        policy = tiny_policy()
+        return PPOTrainer(cfg, policy, tiny_value(), target_share, random_prompts(8), eos_id=EOS, pad_id=PAD,
+                          reference=frozen_copy(policy), reporter=ctx)
+
+    honest = make()
+    honest.step()
+    honest.save_checkpoint(ckpt)  # a genuine record, so the fingerprint check passes
+    marker = tmp_path / "pwned"
+    torch.save({"update": 1, "payload": Payload(str(marker))}, ckpt / "ppo_state.pt")
+    from flowstudio.core.errors import NodeRunError
+
+    with pytest.raises(NodeRunError, match="not a plain tensor file") as err:
+        make().load_checkpoint(ckpt)
+    assert err.value.field == "checkpoint"
+    assert not marker.exists(), "the payload ran"
+
+
+class Payload:
+    """Unpickling this would create `path` (what a hostile checkpoint would do, harmlessly)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):  # noqa: ANN204
+        return (Path.touch, (Path(self.path),))
