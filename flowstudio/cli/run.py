@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto: GPUs when there are any (default); cpu: never; cuda: require one")
     p.add_argument("--no-cache", action="store_true", help="run every node, even unchanged ones")
-    p.add_argument("--run-dir", type=Path, help="where to keep this run (default: a new directory under the runs dir)")
+    p.add_argument("--run-dir", type=Path, help="where to keep this run: a new or empty directory (default: a new "
+                   "directory under the runs dir); continue an earlier run with --resume instead")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped or failed run in its directory")
     p.add_argument("--until", metavar="NODE_ID", help="run only this node and what it needs")
     p.add_argument("--allow-code", action="store_true", help="allow nodes that run code written in the flow file")
@@ -193,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.flow is None and args.resume is None:
         raise FlowStudioError("run: give a FLOW file, or --resume RUN_DIR")
+    if args.resume is not None and args.run_dir is not None and args.run_dir.absolute() != args.resume.absolute():
+        raise FlowStudioError("run: --resume continues a run in its own directory; leave out --run-dir")
     options = RunOptions(sets=args.sets, inputs=args.inputs, until=args.until, device=args.device,
                          use_cache=not args.no_cache, run_dir=args.run_dir, allow_code=args.allow_code,
                          seed=args.seed, cpu_concurrency=args.cpu_concurrency,

@@ -14,6 +14,7 @@ from typing import Any
 
 from .edits import Batch, Connect, Disconnect, Edit, MoveNodes, RemoveNode, SetParam
 from .flow import EdgeSpec, Flow, NodeSpec, load_flow, save_flow
+from .limits import MAX_NODE_ID_LENGTH
 from .problems import Problem
 from .registry import NodeRegistry, default_registry
 from .validation import connection_problem, validate_flow
@@ -31,9 +32,11 @@ Listener = Callable[[Change], None]
 
 
 def _slug(type_id: str) -> str:
+    """A node id base from a type id ("train.sft" -> "sft"), short enough for a `_123` suffix."""
     base = type_id.rsplit(".", 1)[-1]
     base = re.sub(r"[^A-Za-z0-9_]", "_", base) or "node"
-    return base if base[0].isalpha() or base[0] == "_" else f"n_{base}"
+    base = base if base[0].isalpha() or base[0] == "_" else f"n_{base}"
+    return base[: MAX_NODE_ID_LENGTH - 8]
 
 
 class FlowDocument:

@@ -2,13 +2,17 @@
 
 Params are stored by name and kept as raw JSON here; they are checked against the node's params
 model by validation, so a node whose type is not installed survives load and save untouched.
+
+Whatever a file holds, loading costs bounded time and memory: only regular files up to
+`MAX_FLOW_FILE_BYTES` are read, and checking stops after `MAX_FLOW_ERRORS` errors (see limits.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +20,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from .errors import FlowFileError
+from .limits import MAX_FLOW_ERRORS, MAX_FLOW_FILE_BYTES, clip, json_value_problem, text_problem
+from .safe_io import FileTooLargeError, NotARegularFileError, atomic_write_bytes, read_regular_file
 
 SCHEMA_VERSION = 1
 NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
@@ -64,7 +70,7 @@ class GroupSpec(BaseModel):
 
     id: str = Field(pattern=NODE_ID_PATTERN)
     title: str = ""
-    nodes: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list, fail_fast=True)  # one error for a list of a million
     color: str | None = None
     rect: tuple[float, float, float, float] | None = None  # x, y, width, height
 
@@ -138,7 +144,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring a flow dict up to SCHEMA_VERSION; refuse files from a newer FlowStudio."""
     version = data.get("schema_version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
-        raise FlowFileError(f"'schema_version' must be an integer, not {version!r}")
+        raise FlowFileError(f"'schema_version' must be an integer, not {clip(repr(version), 60)}")
     if version > SCHEMA_VERSION:
         raise FlowFileError(
             f"this flow was saved by a newer FlowStudio (schema_version {version}); this version reads up to "
@@ -155,31 +161,106 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ load, save
 
 
-def _describe_validation_error(err: ValidationError) -> str:
-    parts = []
-    for item in err.errors()[:3]:
-        loc = ".".join(str(x) for x in item["loc"]) or "(top level)"
-        parts.append(f"{loc}: {item['msg']}")
-    more = len(err.errors()) - 3
-    text = "; ".join(parts)
-    if more > 0:
+def _error_lines(err: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[str]:
+    lines = []
+    for item in err.errors(include_url=False, include_input=False)[:MAX_FLOW_ERRORS]:
+        loc = ".".join(clip(repr(x)[1:-1] if isinstance(x, str) else str(x), 40) for x in (*prefix, *item["loc"]))
+        loc = loc or "(top level)"
+        lines.append(f"{loc}: {item['msg']}")
+    return lines
+
+
+def _describe(lines: list[str], stopped: bool) -> str:
+    text = "; ".join(lines[:3])
+    more = len(lines) - 3
+    if stopped:
+        text += f"; and {max(more, 0)} more (checking stopped after the first {MAX_FLOW_ERRORS} errors)"
+    elif more > 0:
         text += f"; and {more} more"
     return f"not a valid flow: {text}"
 
 
+class _TooManyNonFinite(Exception):
+    pass
+
+
+def _json_loads(text: str) -> Any:
+    """json.loads that stops at the MAX_FLOW_ERRORS+1st number that is not finite (each one would be an
+    error later); the first ones are kept so that the model reports where they are."""
+    count = 0
+
+    def non_finite(value: float) -> float:
+        nonlocal count
+        count += 1
+        if count > MAX_FLOW_ERRORS:
+            raise _TooManyNonFinite
+        return value
+
+    def parse_float(literal: str) -> float:
+        value = float(literal)
+        return value if math.isfinite(value) else non_finite(value)
+
+    return json.loads(text, parse_float=parse_float, parse_constant=lambda name: non_finite(float(name)))
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
 def parse_flow(text: str | bytes, source: str | None = None) -> Flow:
     """Parse flow JSON. Any problem becomes a FlowFileError with a one-line message."""
+    if len(text) > MAX_FLOW_FILE_BYTES:  # text from the clipboard or a caller, not only from load_flow
+        raise FlowFileError(f"too large to be a flow ({len(text):,} characters; the limit is "
+                            f"{MAX_FLOW_FILE_BYTES // 2**20} MiB)", source)
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        data = json.loads(text)
+        data = _json_loads(text)
     except UnicodeDecodeError as exc:
         raise FlowFileError(f"not a text file (not UTF-8 at byte {exc.start})", source) from None
     except json.JSONDecodeError as exc:
         raise FlowFileError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", source) from None
+    except _TooManyNonFinite:
+        raise FlowFileError(f"not a valid flow: more than {MAX_FLOW_ERRORS} numbers are not finite (NaN, "
+                            "Infinity or too large); flow files hold finite numbers only", source) from None
     except (ValueError, RecursionError) as exc:
-        raise FlowFileError(f"not JSON: {type(exc).__name__}: {exc}", source) from None
+        raise FlowFileError(f"not JSON: {type(exc).__name__}: {clip(str(exc), 200)}", source) from None
+    if (_SURROGATE_ESCAPE.search(text) or text_problem(text)) and (problem := json_value_problem(data)):
+        raise FlowFileError(f"not a valid flow: {clip(problem, 300)}", source)
     return flow_from_data(data, source)
+
+
+_ITEMS: tuple[tuple[str, type[BaseModel]], ...] = (("nodes", NodeSpec), ("edges", EdgeSpec), ("groups", GroupSpec))
+
+
+def _validate(data: dict[str, Any]) -> Flow:
+    """Flow.model_validate, one node, edge and group at a time, so that a list of a million bad items
+    stops after MAX_FLOW_ERRORS errors instead of building a million of them."""
+    lines: list[str] = []
+    stopped = False
+    checked: dict[str, list[Any]] = {}
+    for key, model in _ITEMS:
+        items = data.get(key)
+        if not isinstance(items, list):
+            continue  # missing (the default) or not a list (one error from the whole model below)
+        good = []
+        for i, item in enumerate(items):
+            if len(lines) >= MAX_FLOW_ERRORS:
+                stopped = True
+                break
+            try:
+                good.append(model.model_validate(item))
+            except ValidationError as err:
+                lines += _error_lines(err, (key, i))
+        checked[key] = good
+    try:
+        flow = Flow.model_validate({**data, **{key: [] for key in checked}})
+    except ValidationError as err:
+        lines = _error_lines(err) + lines
+    if lines:
+        raise FlowFileError(_describe(lines[:MAX_FLOW_ERRORS], stopped or len(lines) > MAX_FLOW_ERRORS))
+    for key, good in checked.items():
+        setattr(flow, key, good)
+    return flow
 
 
 def flow_from_data(data: Any, source: str | None = None) -> Flow:
@@ -189,46 +270,39 @@ def flow_from_data(data: Any, source: str | None = None) -> Flow:
         raise FlowFileError("not a flow: it has no 'nodes' list", source)
     try:
         data = migrate(data)
-        return Flow.model_validate(data)
+        return _validate(data)
     except FlowFileError as exc:
         raise FlowFileError(str(exc), source) from None
     except ValidationError as exc:
-        raise FlowFileError(_describe_validation_error(exc), source) from None
+        raise FlowFileError(_describe(_error_lines(exc), exc.error_count() > MAX_FLOW_ERRORS), source) from None
     except (ValueError, TypeError, RecursionError, OverflowError) as exc:
-        raise FlowFileError(f"not a valid flow: {exc}", source) from None
+        raise FlowFileError(f"not a valid flow: {clip(str(exc), 300)}", source) from None
 
 
 def load_flow(path: str | os.PathLike[str]) -> Flow:
+    """Read and parse a flow file; only a regular file (symlinks followed) up to MAX_FLOW_FILE_BYTES."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, MAX_FLOW_FILE_BYTES)
     except FileNotFoundError:
         raise FlowFileError("no such file", str(path)) from None
-    except IsADirectoryError:
-        raise FlowFileError("is a directory, not a flow file", str(path)) from None
+    except NotARegularFileError as exc:
+        if exc.strerror and "directory" in exc.strerror:
+            raise FlowFileError("is a directory, not a flow file", str(path)) from None
+        raise FlowFileError(f"{exc.strerror}; a flow file must be a regular file", str(path)) from None
+    except FileTooLargeError as exc:
+        raise FlowFileError(f"the file is too large to be a flow ({exc.size:,} bytes; the limit is "
+                            f"{exc.limit:,} bytes, {exc.limit // 2**20} MiB)", str(path)) from None
     except OSError as exc:
-        raise FlowFileError(f"cannot read: {exc.strerror}", str(path)) from None
+        raise FlowFileError(f"cannot read: {exc.strerror or exc}", str(path)) from None
     return parse_flow(raw, str(path))
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a file so that readers see the old or the new content, never half of one. A symlink is
+    written through (its target changes, the link stays). Text that is not valid Unicode is refused
+    (UnicodeEncodeError) before anything is written. Returns the file written."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_flow(flow: Flow, path: str | os.PathLike[str]) -> None:

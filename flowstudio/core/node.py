@@ -97,9 +97,10 @@ class Ports:
 
 
 class NodeParams(BaseModel):
-    """Base of every node's params model: unknown names are errors, values are checked on assignment."""
+    """Base of every node's params model: unknown names are errors, values are checked on assignment,
+    numbers are finite (as in the flow file)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 def PathField(  # noqa: N802 - reads like pydantic's Field
@@ -148,16 +149,20 @@ class Resources:
     gpus: GPUs the node wants; it falls back to the CPU when none are available (unless requires_gpu).
     worker: run in a separate (spawned) worker process; nodes that load models should.
     memory_gb: a rough host-memory estimate, used to avoid running too many heavy nodes at once.
+    isolated: a light node (it takes a light slot, not a heavy one) that still runs in a worker process,
+        because the flow can make it slow or big (a data file, a regex, an expression, a template): there
+        Stop and a kill always work, and running out of memory takes down the worker, not the engine or app.
     """
 
     gpus: int = 0
     worker: bool = False
     requires_gpu: bool = False
     memory_gb: float = 0.0
+    isolated: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"gpus": self.gpus, "worker": self.worker, "requires_gpu": self.requires_gpu,
-                "memory_gb": self.memory_gb}
+                "memory_gb": self.memory_gb, "isolated": self.isolated}
 
 
 # --------------------------------------------------------------------------------------------- context
@@ -244,6 +249,12 @@ class Node:
         not write, or None. A flow with any such node runs only with the user's consent (`--allow-code`,
         the app's prompt). Override for params that open the door (trust_remote_code, pickle weights)."""
         return "runs code written in the flow file" if cls.runs_user_code else None
+
+    @classmethod
+    def overwrites(cls, params: Mapping[str, Any], flow_dir: Path | None) -> list[str]:
+        """What existing files running this node with these (raw) params would replace, one line each;
+        the app asks before a run that replaces anything. Override in nodes that write user paths."""
+        return []
 
     # -- declaration helpers (override for ports that depend on params, e.g. template variables)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from .limits import MAX_MESSAGE_CHARS, clip
+
 Severity = Literal["error", "warning"]
 
 
@@ -16,6 +18,13 @@ class Problem:
     field: str | None = None  # a param name or a port name
     hint: str = ""
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        """Messages quote user values; a megabyte of them must not reach a dialog or a terminal."""
+        for name in ("message", "hint", "node_id", "field"):
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > MAX_MESSAGE_CHARS:
+                object.__setattr__(self, name, clip(value, MAX_MESSAGE_CHARS))
 
     def format(self, source: str | None = None) -> str:
         """One line: `file: node 'sft', field 'lr': message (hint: ...)`."""

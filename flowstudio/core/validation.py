@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from .flow import EdgeSpec, Flow, NodeSpec
 from .graph import FlowGraph
+from .limits import MAX_NODE_ID_LENGTH, clip, text_problem, value_problem
 from .node import Node, NodeParams, Port, find_port, param_widget
 from .paths import is_builtin_reference, resolve_user_path
 from .ports import is_compatible
@@ -30,10 +31,10 @@ def parse_params(cls: type[Node], raw: dict[str, Any]) -> tuple[NodeParams | Non
                 problems.append(Problem("unknown_param", f"unknown parameter for {cls.type}", field=field,
                                         hint=f"known parameters: {known}"))
             else:
-                got = item.get("input")
+                got = clip(repr(item.get("input")), 80)
                 desc = cls.Params.model_fields[field].description if field in cls.Params.model_fields else ""
                 hint = desc or ""
-                problems.append(Problem("bad_param", f"{item['msg']} (got {got!r})", field=field, hint=hint))
+                problems.append(Problem("bad_param", f"{item['msg']} (got {got})", field=field, hint=hint))
         return None, problems
 
 
@@ -55,6 +56,44 @@ def _path_problems(cls: type[Node], params: NodeParams, flow_dir: Path | None) -
             problems.append(Problem("missing_path", f"{path} is a directory, a file is expected", field=name))
         elif kind == "dir" and not path.is_dir():
             problems.append(Problem("missing_path", f"{path} is a file, a directory is expected", field=name))
+    return problems
+
+
+def _spec_problems(spec: NodeSpec) -> list[Problem]:
+    """What a run needs of a node beyond its params model: an id short enough to name a directory, and
+    values it can write into the run's flow.json (valid Unicode text, finite numbers)."""
+    problems = []
+    if len(spec.id) > MAX_NODE_ID_LENGTH:
+        problems.append(Problem("bad_id", f"the node id is {len(spec.id)} characters long; ids are at most "
+                                f"{MAX_NODE_ID_LENGTH}", node_id=spec.id,
+                                hint="give the node a shorter id in the flow file (letters, digits, _ and -)"))
+    for name, value in spec.params.items():
+        found = value_problem(value)
+        if found is not None:
+            loc, reason = found
+            where = f" at {loc}" if loc else ""
+            problems.append(Problem("bad_value", f"the value{where} {reason}", node_id=spec.id, field=name,
+                                    hint="replace it with plain text, or a finite number"))
+    for name, value in (("title", spec.title), ("type", spec.type)):
+        if isinstance(value, str) and (reason := text_problem(value)):
+            problems.append(Problem("bad_value", f"the node's {name} {reason}", node_id=spec.id,
+                                    hint="replace it with plain text"))
+    return problems
+
+
+def _flow_value_problems(flow: Flow) -> list[Problem]:
+    """Text outside the params that a run could not write into its flow.json (the run would crash)."""
+    parts: list[tuple[str, object]] = [("name", flow.name), ("description", flow.description),
+                                       ("metadata", flow.metadata), ("extra keys", flow.model_extra or {})]
+    parts += [(f"frame '{g.id}'", g.model_dump()) for g in flow.groups]
+    parts += [(f"node '{n.id}' (extra keys)", n.model_extra) for n in flow.nodes if n.model_extra]
+    problems = []
+    for what, value in parts:
+        found = value_problem(value)
+        if found is not None:
+            loc, reason = found
+            problems.append(Problem("bad_value", f"the flow's {what}{f' at {loc}' if loc else ''} {reason}",
+                                    hint="replace it with plain text, or a finite number"))
     return problems
 
 
@@ -90,6 +129,7 @@ def validate_flow(
                                     hint="give each node its own id"))
 
     for spec in flow.nodes:
+        problems += _spec_problems(spec)
         cls = registry.find(spec.type)
         params = None
         if cls is None:
@@ -103,6 +143,7 @@ def validate_flow(
                 problems += [_at(p, spec.id) for p in cls.check(params, flow_dir)]
         infos.setdefault(spec.id, _NodeInfo(spec, cls, params))
 
+    problems += _flow_value_problems(flow)
     fed: Counter[tuple[str, str]] = Counter()
     for edge in flow.edges:
         problems += _edge_problems(edge, infos)

@@ -28,10 +28,14 @@ class LocalContext:
     sink: EventSink = field(default=lambda event: None)
     cancel_event: threading.Event | Any = field(default_factory=threading.Event)
     metrics: dict[str, float] = field(default_factory=dict)
+    # temporary files of this run of the node (e.g. what `datasets` writes while transforming an input);
+    # not created here; `execute_node` removes it when the node ends. Default: beside work_dir.
+    scratch_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir)
         self.checkpoint_dir = Path(self.checkpoint_dir)
+        self.scratch_dir = Path(self.scratch_dir) if self.scratch_dir is not None else self.work_dir.parent / "scratch"
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 

@@ -32,7 +32,7 @@ from flowstudio.engine.devices import DeviceInventory, detect_inventory
 from flowstudio.engine.events import Event
 from flowstudio.engine.options import RunOptions
 from flowstudio.engine.plan import RunSetupError, apply_overrides, build_plan, restrict_until
-from flowstudio.engine.rundir import RunDir, new_run_dir
+from flowstudio.engine.rundir import RunDir, new_run_dir, run_dir_refusal
 from flowstudio.engine.runner import RunLoop
 from flowstudio.engine.worker_pool import WorkerPool
 
@@ -82,7 +82,8 @@ class Engine:
 
     def run(self, flow: Flow, flow_dir: Path | str | None = None, options: RunOptions | None = None,
             listeners: Iterable[Listener] = ()) -> RunResult:
-        """Validate, plan and run `flow`. Raises RunSetupError (FlowInvalidError) before anything runs."""
+        """Validate, plan and run `flow`. Raises RunSetupError (FlowInvalidError) before anything runs, also
+        when `options.run_dir` exists and is not empty (an earlier run there is continued with `resume`)."""
         options = options or RunOptions()
         flow_dir = Path(flow_dir).absolute() if flow_dir is not None else Path.cwd()
         prepared = apply_overrides(flow, options.sets, options.inputs, self.registry)
@@ -127,6 +128,10 @@ class Engine:
             self._cancel.clear()
             self._run_thread = threading.get_ident()
             self.workers.drain()
+            if options.run_dir is not None and not resumed:
+                refusal = run_dir_refusal(Path(options.run_dir).absolute())
+                if refusal is not None:
+                    raise RunSetupError(refusal)
             rundir = RunDir(options.run_dir or new_run_dir(flow.name))
             prior = rundir.read_node_results() if resumed else {}
             run_id = rundir.read_info().get("run_id") or uuid.uuid4().hex[:12]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import threading
 import traceback
 from collections.abc import Callable
@@ -43,6 +44,11 @@ def _check_json(name: str, value: Any) -> None:
                            hint="return text, numbers, lists, dicts or flowstudio.core.values.Artifact") from None
 
 
+def _remove_scratch(ctx: LocalContext) -> None:
+    if ctx.scratch_dir is not None and ctx.scratch_dir.exists():
+        shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
+
+
 def execute_node(task: dict[str, Any], sink: Callable[[dict[str, Any]], None], cancel_event: threading.Event,
                  cls: type[Node] | None = None) -> dict[str, Any]:
     """Run the node described by `task`; return {"ok": True, "outputs", "metrics"} or the error."""
@@ -67,7 +73,11 @@ def execute_node(task: dict[str, Any], sink: Callable[[dict[str, Any]], None], c
                                checkpoint_dir=Path(task["checkpoint_dir"]), flow_dir=Path(task["flow_dir"]),
                                device=task.get("device", "cpu"), seed=task.get("seed"), sink=node_sink,
                                cancel_event=cancel_event)
-            outputs = cls().run(ctx, inputs, params)
+            _remove_scratch(ctx)  # left by a killed attempt
+            try:
+                outputs = cls().run(ctx, inputs, params)
+            finally:
+                _remove_scratch(ctx)
             if outputs is None:
                 outputs = {}
             if not isinstance(outputs, dict):

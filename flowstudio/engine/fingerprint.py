@@ -159,9 +159,19 @@ def file_digest(path: Path, st: os.stat_result | None = None) -> str:
     return digest
 
 
+def fresh_digest(path: Path) -> str:
+    """The content hash of a file read afresh, whatever the memo says (for full integrity checks)."""
+    return _hash_file(path)
+
+
 def _flush() -> None:
     with _lock:
         _disk.flush()
+
+
+def flush_memo() -> None:
+    """Write what `file_digest` learnt to the persistent memo (`fingerprint_path` does it itself)."""
+    _flush()
 
 
 def _file_entry(path: Path) -> dict[str, Any]:

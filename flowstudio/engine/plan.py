@@ -13,6 +13,7 @@ from typing import Any
 from flowstudio.core.errors import FlowStudioError
 from flowstudio.core.flow import Flow
 from flowstudio.core.graph import FlowGraph
+from flowstudio.core.limits import clip, text_problem, value_problem
 from flowstudio.core.node import Node, NodeParams, Resources, param_widget
 from flowstudio.core.paths import is_builtin_reference, resolve_user_path
 from flowstudio.core.problems import Problem, errors
@@ -53,24 +54,50 @@ def apply_overrides(flow: Flow, sets: Sequence[str] = (), inputs: Sequence[str] 
         target, sep, value = item.partition("=")
         node_id, dot, param = target.partition(".")
         if not sep or not dot or not node_id or not param:
-            raise RunSetupError(f"--set {item!r}: expected NODE_ID.PARAM=VALUE, e.g. --set sft.epochs=2")
+            raise RunSetupError(f"--set {_quote(item)}: expected NODE_ID.PARAM=VALUE, e.g. --set sft.epochs=2")
         node = flow.node(node_id)
         if node is None:
-            raise RunSetupError(f"--set {item!r}: the flow has no node '{node_id}' (nodes: {ids})")
-        node.params[param] = parse_value(value)
+            raise RunSetupError(f"--set {_quote(item)}: the flow has no node '{node_id}' (nodes: {ids})")
+        parsed = parse_value(value)
+        _check_override(item, f"{node_id}.{param}", parsed, node.params.get(param))
+        node.params[param] = parsed
     for item in inputs:
         node_id, sep, text = item.partition("=")
         if not sep or not node_id:
-            raise RunSetupError(f"--input {item!r}: expected NODE_ID=TEXT, e.g. --input question='What is 2+2?'")
+            raise RunSetupError(f"--input {_quote(item)}: expected NODE_ID=TEXT, e.g. --input question='What is 2+2?'")
         node = flow.node(node_id)
         if node is None:
-            raise RunSetupError(f"--input {item!r}: the flow has no node '{node_id}' (nodes: {ids})")
+            raise RunSetupError(f"--input {_quote(item)}: the flow has no node '{node_id}' (nodes: {ids})")
         type_id = registry.resolve_id(node.type) if registry else node.type
         if type_id != "io.text":
-            raise RunSetupError(f"--input {item!r}: node '{node_id}' is a {node.type}, not a text input (io.text); "
+            raise RunSetupError(f"--input {_quote(item)}: node '{node_id}' is a {node.type}, not a text input (io.text); "
                                 f"use --set {node_id}.PARAM=VALUE for its params")
+        if reason := text_problem(text):
+            raise RunSetupError(f"--input {_quote(item)}: the text {reason}; give the text as UTF-8")
         node.params["text"] = text
     return flow
+
+
+def _quote(item: str) -> str:
+    """An option as the user typed it, shortened and printable (it may hold anything)."""
+    return clip(ascii(item) if text_problem(item) else repr(item), 120)
+
+
+def _check_override(item: str, target: str, value: Any, current: Any) -> None:
+    """The rules the flow file has (finite numbers, valid Unicode text) hold for --set too: a bad value
+    is refused here, naming NODE_ID.PARAM, before anything is validated or written."""
+    found = value_problem(value)
+    if found is None:
+        return
+    loc, reason = found
+    where = f"{target}{loc}" if loc.startswith("[") else f"{target}.{loc}" if loc else target
+    if isinstance(value, str):
+        fix = "give the value as UTF-8 text"
+    elif isinstance(current, int | float) and not isinstance(current, bool):
+        fix = f"give a finite number, e.g. --set {target}={current!r} (the flow's value)"
+    else:
+        fix = "give a finite number"
+    raise RunSetupError(f"--set {_quote(item)}: {where} {reason}; {fix}")
 
 
 def restrict_until(flow: Flow, node_id: str) -> Flow:

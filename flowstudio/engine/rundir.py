@@ -9,6 +9,9 @@
     RUN_DIR/nodes/<id>/metrics.jsonl every metric the node reported (name, value, step, t)
     RUN_DIR/nodes/<id>/work/     what the node wrote (a link into the cache once stored there)
     RUN_DIR/nodes/<id>/checkpoint/   kept across stop and resume
+
+A new run starts only in a new or empty directory (`run_dir_refusal`); an existing run is continued
+with `Engine.resume` / `flowstudio run --resume RUN_DIR`, never started over in place.
 """
 
 from __future__ import annotations
@@ -26,6 +29,27 @@ from typing import Any
 from flowstudio.core.flow import Flow, atomic_write_text, load_flow
 from flowstudio.core.paths import runs_dir
 from flowstudio.engine.events import Event, NodeMetric
+
+
+def run_dir_refusal(path: Path) -> str | None:
+    """Why a new run may not start in `path` (None: it does not exist yet, or is an empty directory).
+
+    A run writes flow.json, run.json, events.jsonl and nodes/<id>/ (emptying each node's work dir),
+    so a directory holding anything else is refused: another program's files, or another run, which
+    is continued with `--resume` (`Engine.resume`) and never started over in place."""
+    if path.is_symlink() and not path.exists():
+        return f"run dir {path} is a broken link; give a new or empty directory"
+    if not path.exists():
+        return None
+    if not path.is_dir():
+        return f"run dir {path} is a file, not a directory; give a new or empty directory"
+    if not any(path.iterdir()):
+        return None
+    if (path / "run.json").is_file() and (path / "flow.json").is_file():
+        return (f"run dir {path} already holds a FlowStudio run; a new run there would overwrite it. "
+                f"Continue that run with: flowstudio run --resume {path} (or give a new or empty directory)")
+    return (f"run dir {path} is not empty and is not a FlowStudio run: a run would overwrite files there. "
+            "Give a new or empty directory (or leave out --run-dir: each run gets its own)")
 
 
 def new_run_dir(flow_name: str) -> Path:

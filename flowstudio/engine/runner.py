@@ -35,6 +35,7 @@ from flowstudio.engine.events import (
     NodeCancelled,
     NodeFailed,
     NodeFinished,
+    NodeLog,
     NodeQueued,
     NodeSkipped,
     NodeStarted,
@@ -274,17 +275,28 @@ class RunLoop:
         return inputs, key
 
     def _from_cache(self, node: PlannedNode, key: str) -> bool:
-        source = None
-        outputs: dict[str, Any] = {}
-        metrics: dict[str, float] = {}
+        """Serve the node from this run dir's earlier attempt or the store when its result is there and intact.
+        A damaged store entry is removed (by the store) and reported in the node's log; the node then runs.
+        When a node that reads this one failed in the earlier attempt, every byte of the entry is checked."""
+        source, outputs, metrics = None, {}, {}
         prior = self.prior.get(node.id)
-        if (prior and prior.get("status") in FINISHED_OK and prior.get("cache_key") == key
+        suspects: set[str] | None = getattr(self, "_read_by_failed", None)  # computed once per attempt
+        if suspects is None:
+            suspects = self._read_by_failed = {u for d, r in self.prior.items() if r.get("status") == "failed"
+                                               and d in self.plan.nodes for u in self.plan.nodes[d].upstream}
+        entry, problem = (self.store.lookup(key, full=node.id in suspects)
+                          if node.cacheable and (self.options.use_cache or prior) else (None, ""))
+        if problem:
+            line = f"[flowstudio] the cached result {key[:12]} is damaged ({problem}): removed it; running the node again"
+            self._log_line(node.id, line)
+            self.emit(NodeLog(node=node.id, line=line))
+        if (prior and prior.get("status") in FINISHED_OK and prior.get("cache_key") == key and not problem
                 and artifacts_exist(prior.get("outputs", {}))):
             source, outputs, metrics = "run", prior.get("outputs", {}), prior.get("metrics", {})
-        if source is None and self.options.use_cache and node.cacheable:
-            entry = self.store.get(key)
-            if entry is not None:
-                source, outputs, metrics = "cache", entry.outputs, entry.metrics
+            if entry is not None:  # the checked record, not the run dir's copy of it
+                outputs, metrics = entry.outputs, entry.metrics
+        elif entry is not None and self.options.use_cache:
+            source, outputs, metrics = "cache", entry.outputs, entry.metrics
         if source is None:
             return False
         self.outputs[node.id] = outputs

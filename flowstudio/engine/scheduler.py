@@ -7,7 +7,8 @@ Three kinds of slot:
   warm model is found again.
 - heavy CPU slots: worker nodes without a GPU (and GPU nodes falling back to the CPU). Default: one
   per four cores, at least one, so two trainings never fight over two cores.
-- light slots: small in-process nodes (text, numbers), a few at a time.
+- light slots: small nodes, a few at a time: in the engine process, or in a worker when the node is
+  `isolated` (it handles data the flow can make slow or big, so it must stay stoppable and killable).
 Host memory (`Resources.memory_gb`) is also counted when the machine's total is known; a node that
 needs more than is free waits, unless nothing else runs.
 """
@@ -103,7 +104,7 @@ class ResourcePool:
         if self.light_running >= self.light_slots:
             return None
         self.light_running += 1
-        return Allocation(worker=False, heavy=False)
+        return Allocation(worker=self.use_workers and resources.isolated, heavy=False)
 
     def release(self, alloc: Allocation) -> None:
         self.free_gpus |= set(alloc.gpus)

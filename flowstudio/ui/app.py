@@ -51,6 +51,7 @@ def run_app(flow: Path | None = None, theme_name: str | None = None) -> int:
     window = make_window(flow, theme_name)
     window.show()
     QTimer.singleShot(0, window.offer_recovery)
+    QTimer.singleShot(0, window.clean_stale_saves)
     return app.exec()
 
 

@@ -21,6 +21,7 @@ from . import templating as tmpl
 
 class Prompt(Node):
     type = "chain.prompt"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Prompt"
     category = "Chains"
     icon = "mdi6.text-box-edit-outline"
@@ -199,6 +200,7 @@ def sampling_of(params: Any) -> Any:
 
 class Parse(Node):
     type = "chain.parse"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Parse"
     category = "Chains"
     icon = "mdi6.code-json"
@@ -235,10 +237,11 @@ class Parse(Node):
             return [Problem("missing_pattern", "regex mode needs a pattern", field="pattern",
                             hint=r"e.g. Answer:\s*(.+)")]
         from .parsing import compile_regex
+        from .safe_regex import error as regex_error
 
         try:
             regex = compile_regex(params.pattern, params.ignore_case, params.multiline, params.dotall)
-        except re.error as err:
+        except (re.error, regex_error) as err:
             return [Problem("bad_pattern", f"the pattern is not a valid regular expression: {err}", field="pattern",
                             hint="check brackets and escapes (Python `re` syntax)")]
         group = params.group

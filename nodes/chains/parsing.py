@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from . import safe_regex
+
 _FENCE = re.compile(r"(?P<fence>```+|~~~+)[ \t]*(?P<lang>[\w+#.\-]*)[^\n]*\n(?P<body>.*?)(?:\n[ \t]*(?P=fence)|\Z)",
                     re.DOTALL)
 
@@ -97,15 +99,16 @@ def select_path(value: Any, path: str) -> Any:
     return current
 
 
-def compile_regex(pattern: str, ignore_case: bool, multiline: bool, dotall: bool) -> re.Pattern[str]:
-    flags = (re.IGNORECASE if ignore_case else 0) | (re.MULTILINE if multiline else 0) | (re.DOTALL if dotall else 0)
-    return re.compile(pattern, flags)
+def compile_regex(pattern: str, ignore_case: bool, multiline: bool, dotall: bool) -> Any:
+    """A pattern from the flow file, matched with a time limit (`safe_regex`); raises `safe_regex.error`."""
+    return safe_regex.compile_pattern(pattern, ignore_case=ignore_case, multiline=multiline, dotall=dotall)
 
 
-def extract_regex(text: str, regex: re.Pattern[str], group: str = "", all_matches: bool = False) -> Any:
-    """Group `group` (a number or a name; by default the first group, or the whole match without groups)."""
+def extract_regex(text: str, regex: Any, group: str = "", all_matches: bool = False) -> Any:
+    """Group `group` (a number or a name; by default the first group, or the whole match without groups).
+    A pattern that backtracks past the time limit raises ParseError too."""
 
-    def pick(match: re.Match[str]) -> str:
+    def pick(match: Any) -> str:
         if group == "":
             return match.group(1) if regex.groups else match.group(0)
         key: int | str = int(group) if group.isdigit() else group
@@ -115,12 +118,15 @@ def extract_regex(text: str, regex: re.Pattern[str], group: str = "", all_matche
         raise ParseError(f"the pattern has no group named {group!r}")
     if group.isdigit() and int(group) > regex.groups:
         raise ParseError(f"the pattern has {regex.groups} group(s); group {group} does not exist")
-    if all_matches:
-        found = [pick(m) for m in regex.finditer(text)]
-        if not found:
-            raise ParseError(f"the pattern {regex.pattern!r} does not match the text: {preview(text)}")
-        return found
-    match = regex.search(text)
+    try:
+        if all_matches:
+            found = [pick(m) for m in safe_regex.finditer(regex, text)]
+            if not found:
+                raise ParseError(f"the pattern {regex.pattern!r} does not match the text: {preview(text)}")
+            return found
+        match = safe_regex.search(regex, text)
+    except safe_regex.RegexTimeout as err:
+        raise ParseError(str(err)) from None
     if match is None:
         raise ParseError(f"the pattern {regex.pattern!r} does not match the text: {preview(text)}")
     return pick(match)

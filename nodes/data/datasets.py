@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from flowstudio.core.errors import NodeRunError
-from flowstudio.core.node import Node, NodeParams, PathField, Port, Ports
+from flowstudio.core.node import Node, NodeParams, PathField, Port, Ports, Resources
 from flowstudio.core.paths import BUILTIN_PREFIX, is_builtin_reference, resolve_user_path
 from flowstudio.core.ports import Dataset, Metrics, Tokenizer
 from flowstudio.core.problems import Problem
@@ -21,6 +21,7 @@ FormatName = Literal["auto", "messages", "prompt_completion", "text", "preferenc
 
 class LoadData(Node):
     type = "data.load"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Load data"
     category = "Data"
     icon = "mdi6.database"
@@ -54,7 +55,7 @@ class LoadData(Node):
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         path = _source_path(params.source, ctx.flow_dir)
-        ds = read_data(path, params.split)
+        ds = read_data(path, params.split, ctx)
         if params.limit:
             ds = ds.select(range(min(params.limit, len(ds))))
         rename = renames(ds.column_names, parse_mapping(params.column_mapping))
@@ -114,6 +115,7 @@ def _source_path(source: str, flow_dir: Path | None) -> Path:
 
 class SplitData(Node):
     type = "data.split"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Train/eval split"
     category = "Data"
     icon = "mdi6.call-split"
@@ -133,7 +135,7 @@ class SplitData(Node):
         shuffle: bool = Field(True, description="Shuffle before splitting")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         n_eval = params.eval_rows or max(1, round(len(ds) * params.eval_fraction))
         if len(ds) < 2 or n_eval >= len(ds):
             raise NodeRunError(f"cannot hold out {n_eval} of {len(ds)} rows", field="eval_fraction",
@@ -148,6 +150,7 @@ class SplitData(Node):
 
 class TokenStats(Node):
     type = "data.tokenize"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Token lengths"
     category = "Data"
     icon = "mdi6.counter"
@@ -169,7 +172,7 @@ class TokenStats(Node):
 
         from .formats import render_texts, require_chat_template
 
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         tok = load_tokenizer(artifact_path(inputs.tokenizer, "tokenizer", "tokenizer"))
         if (inputs.dataset.meta or {}).get("conversational") or fmt == "messages":
             require_chat_template(tok)

@@ -1,8 +1,20 @@
-"""Reading data files into `datasets.Dataset`, and Dataset artifacts to and from disk."""
+"""Reading data files into `datasets.Dataset`, and Dataset artifacts to and from disk.
+
+Inputs are read-only: `datasets` writes the result of every `map`/`filter`/`select`/`train_test_split` (and
+TRL's tokenization) as `cache-*.arrow` files beside the files a dataset was loaded from, which for an input
+is a shared cache entry or the user's own directory. So a `save_to_disk` directory is loaded through symlinks
+in a scratch directory (`ctx.scratch_dir`, removed when the node ends; without a ctx, a temporary directory
+removed at exit): the arrow files are still memory-mapped in place, and what `datasets` writes lands there.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +76,50 @@ def _read_json(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def read_data(path: Path, split: str = "train") -> Any:
-    """A local file or `save_to_disk` directory as a `datasets.Dataset`."""
+_process_scratch: list[Path] = []
+
+
+def scratch_root(ctx: Any = None) -> Path:
+    """Where this node's temporary dataset files go: `ctx.scratch_dir` (the engine removes it when the node
+    ends), else one temporary directory per process, removed at exit."""
+    scratch = getattr(ctx, "scratch_dir", None)
+    if scratch is not None:
+        return Path(scratch)
+    if not _process_scratch:
+        _process_scratch.append(Path(tempfile.mkdtemp(prefix="flowstudio-datasets-")))
+        atexit.register(shutil.rmtree, _process_scratch[0], True)
+    return _process_scratch[0]
+
+
+def _linked_copy(src: Path, ctx: Any) -> Path:
+    """A fresh directory under the scratch root that mirrors `src` with symlinks to its files."""
+    target = scratch_root(ctx) / f"{src.name or 'dataset'}-{uuid.uuid4().hex[:8]}"
+    src = src.resolve()
+    for root, _dirs, files in os.walk(src):
+        rel = Path(root).relative_to(src)
+        (target / rel).mkdir(parents=True, exist_ok=True)
+        for name in files:
+            if not name.startswith("cache-"):  # what `datasets` wrote there before inputs were read-only
+                os.symlink(Path(root) / name, target / rel / name)
+    return target
+
+
+def load_from_disk_read_only(path: Path, ctx: Any = None) -> Any:
+    """`datasets.load_from_disk(path)` that never writes into `path` (see the module docstring)."""
+    import datasets
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(str(path))
+    return datasets.load_from_disk(str(_linked_copy(Path(path), ctx)))
+
+
+def read_data(path: Path, split: str = "train", ctx: Any = None) -> Any:
+    """A local file or `save_to_disk` directory as a `datasets.Dataset` (the directory is only read)."""
     import datasets
 
     if path.is_dir():
         try:
-            loaded = datasets.load_from_disk(str(path))
+            loaded = load_from_disk_read_only(path, ctx)
         except FileNotFoundError:
             raise NodeRunError(f"{path} is not a dataset saved with `datasets` (save_to_disk)", field="source",
                                hint=f"choose a {', '.join(FILE_TYPES)} file or a save_to_disk directory") from None
@@ -130,15 +179,14 @@ def save_dataset(ds: Any, out_dir: Path, fmt: str | None = None, **meta: Any) ->
                     {"format": fmt, "columns": list(ds.column_names), "rows": len(ds), **meta})
 
 
-def load_dataset_artifact(value: Any, field: str = "dataset") -> tuple[Any, str]:
-    """(datasets.Dataset, format) of a Dataset input."""
-    import datasets
-
+def load_dataset_artifact(value: Any, field: str = "dataset", ctx: Any = None) -> tuple[Any, str]:
+    """(datasets.Dataset, format) of a Dataset input, read-only: what `datasets` writes while the node
+    transforms it goes to the node's scratch dir (pass `ctx`), never into the input's directory."""
     if not isinstance(value, Artifact):
         raise NodeRunError(f"input {field!r} is not a dataset", field=field, hint="connect a data.load output")
     if not value.as_path.exists():
         raise NodeRunError(f"the dataset at {value.path} no longer exists", field=field,
                            hint="re-run the node that produced it")
-    ds = datasets.load_from_disk(value.path)
+    ds = load_from_disk_read_only(value.as_path, ctx)
     fmt = (value.meta or {}).get("format") or detect_format(ds.column_names) or "unknown"
     return ds, fmt

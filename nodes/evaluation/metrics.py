@@ -69,7 +69,7 @@ class Perplexity(_Eval):
         from flowstudio.nodes.data.storage import load_dataset_artifact
         from flowstudio.nodes.hf.scoring import mean_nll
 
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         if params.max_rows:
             ds = ds.select(range(min(params.max_rows, len(ds))))
         model, tok, device = _load_policy(ctx, inputs.model)
@@ -119,7 +119,7 @@ class QaAccuracy(_Eval):
         from flowstudio.nodes.data.storage import load_dataset_artifact
         from flowstudio.nodes.hf.scoring import generate_texts
 
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         if fmt != "qa":
             raise NodeRunError(f"QA accuracy needs question/answer data, got {fmt!r} with columns "
                                f"{list(ds.column_names)}", field="dataset",
@@ -196,7 +196,7 @@ class RewardScore(_Eval):
         from flowstudio.nodes.hf.scoring import generate_texts, reward_scores
         from transformers import AutoModelForSequenceClassification
 
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         prompts = prompts_of(ds, fmt)
         if params.max_rows:
             prompts = prompts[:params.max_rows]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from flowstudio.nodes.hf.builtin_models import BUILTIN_MODELS, BUILTIN_PREFIX
 from flowstudio.nodes.hf.loading import DTYPES
+from flowstudio.nodes.models.save_target import MARKER, source_paths, target_refusal, write_model_dir
 from pydantic import Field
 
 from flowstudio.core.errors import NodeRunError
@@ -157,8 +158,8 @@ def _with_tokenizer(src: Path, tokenizer: Any, out: Path) -> Path:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     for item in src.iterdir():
-        if item.is_file() and not item.name.startswith(("tokenizer", "special_tokens", "chat_template", "vocab",
-                                                          "merges", "added_tokens")):
+        if item.is_file() and item.name != MARKER and not item.name.startswith((
+                "tokenizer", "special_tokens", "chat_template", "vocab", "merges", "added_tokens")):
             try:
                 os.symlink(item.resolve(), out / item.name)
             except OSError:
@@ -235,7 +236,24 @@ class SaveModel(Node):
         if not params.path.strip():
             return [Problem("missing_param", "no directory to save to", field="path",
                             hint="choose where the model should be written")]
-        return []
+        base = flow_dir if flow_dir is not None else Path.cwd()  # the engine's flow_dir when unsaved
+        refusal = target_refusal(resolve_user_path(params.path, base), base, params.overwrite)
+        if refusal is None:
+            return []
+        code = "save_exists" if refusal.kind == "exists" else "unsafe_save_target"
+        return [Problem(code, refusal.message, field=refusal.field, hint=refusal.hint,
+                        severity="warning" if refusal.kind == "exists" else "error")]
+
+    @classmethod
+    def overwrites(cls, params: Mapping[str, Any], flow_dir: Path | None) -> list[str]:
+        path = params.get("path")
+        if params.get("overwrite") is not True or not isinstance(path, str) or not path.strip():
+            return []
+        out = resolve_user_path(path, flow_dir if flow_dir is not None else Path.cwd())
+        try:
+            return [f"{out} (a model saved there before)"] if out.is_dir() and any(out.iterdir()) else []
+        except OSError:
+            return []  # unreadable: validation has said so, and model.save refuses it
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         from flowstudio.nodes.hf.loading import (
@@ -251,20 +269,26 @@ class SaveModel(Node):
             raise NodeRunError("no directory to save to", field="path", hint="choose where to write the model")
         src = artifact_path(inputs.model, "model", "model")
         out = resolve_user_path(params.path, ctx.flow_dir)
-        if out.exists() and any(out.iterdir()):
-            if not params.overwrite:
-                raise NodeRunError(f"{out} exists and is not empty", field="path",
-                                   hint="choose another directory or turn on overwrite")
-            shutil.rmtree(out)
         meta = dict(inputs.model.meta or {})
+        sources = source_paths(src, meta.get("base"))
+        refusal = target_refusal(out, Path(ctx.flow_dir), params.overwrite, sources)
+        if refusal is not None:
+            raise NodeRunError(refusal.message, field=refusal.field, hint=refusal.hint)
         trust = bool(meta.get("trust_remote_code"))
-        if is_adapter_dir(src) and not params.merge_adapter:
-            shutil.copytree(src, out, dirs_exist_ok=True)
-        else:
-            dtype = _declared_dtype(src) if params.dtype == "keep" else params.dtype
-            model = load_causal_lm(src, dtype, "cpu", trust)
-            save_model_dir(model, load_tokenizer(src, trust_remote_code=trust), out)
-        ctx.log(f"saved to {out}")
+
+        def build(tmp: Path) -> None:
+            if is_adapter_dir(src) and not params.merge_adapter:
+                shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MARKER),
+                                copy_function=shutil.copyfile)  # not the cache's read-only modes
+            else:
+                dtype = _declared_dtype(src) if params.dtype == "keep" else params.dtype
+                model = load_causal_lm(src, dtype, "cpu", trust)
+                save_model_dir(model, load_tokenizer(src, trust_remote_code=trust), tmp)
+
+        replaced = out.exists() and any(out.iterdir())
+        out = write_model_dir(out, build, node_id=ctx.node_id, source=str(meta.get("source", "")),
+                              flow_dir=Path(ctx.flow_dir), overwrite=params.overwrite, sources=sources)
+        ctx.log(f"saved to {out}" + (" (replacing the model saved there before)" if replaced else ""))
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=meta.get("dtype", "auto"),
                                         trust_remote_code=trust)}
 

@@ -10,13 +10,14 @@ from flowstudio.nodes.hf.bpe import CHATML_TEMPLATE, DEFAULT_SPECIAL_TOKENS
 from pydantic import Field
 
 from flowstudio.core.errors import NodeRunError
-from flowstudio.core.node import ModelSourceField, Node, NodeParams, Port, Ports, TextField
+from flowstudio.core.node import ModelSourceField, Node, NodeParams, Port, Ports, Resources, TextField
 from flowstudio.core.ports import Dataset, Tokenizer
 from flowstudio.core.problems import Problem
 
 
 class LoadTokenizer(Node):
     type = "tokenizer.load"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Load tokenizer"
     category = "Model"
     icon = "mdi6.alphabetical-variant"
@@ -85,6 +86,7 @@ def _tokenizer_source(source: str, flow_dir: Path | None) -> Path:
 
 class TrainTokenizer(Node):
     type = "tokenizer.train"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Train tokenizer"
     category = "Model"
     icon = "mdi6.alphabetical"
@@ -113,7 +115,7 @@ class TrainTokenizer(Node):
         from flowstudio.nodes.hf.bpe import train_bpe_tokenizer
         from flowstudio.nodes.hf.loading import tokenizer_artifact
 
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         specials = [t.strip() for t in params.special_tokens.split(",") if t.strip()]
         texts = list(_all_text(ds))
         if not texts:

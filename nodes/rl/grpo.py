@@ -61,6 +61,8 @@ def _has_text(prompt: Any) -> bool:
 
 
 def _callback(ctx: Any, total: int) -> Any:
+    from flowstudio.nodes.hf.checkpoints import mark_complete
+    from flowstudio.nodes.training.common import check_finite_logs
     from transformers import TrainerCallback
 
     class Report(TrainerCallback):
@@ -70,6 +72,11 @@ def _callback(ctx: Any, total: int) -> Any:
             for name, value in (logs or {}).items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     ctx.metric(name, float(value), step=state.global_step)
+            check_finite_logs(logs or {}, state.global_step, args.learning_rate)
+
+        def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            if state.is_world_process_zero:  # the Trainer has written the whole checkpoint
+                mark_complete(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
         def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
             ctx.progress(state.global_step, total, f"step {state.global_step}")
@@ -111,13 +118,9 @@ def reward_model_function(model: Any, tokenizer: Any, device: str, max_length: i
     return reward_model
 
 
-def latest_checkpoint(directory: Path) -> Path | None:
-    found = [p for p in Path(directory).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
-
-
 def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
     from flowstudio.nodes.data.storage import load_dataset_artifact
+    from flowstudio.nodes.hf.checkpoints import newest_complete_checkpoint
     from flowstudio.nodes.hf.loading import (
         TRAINABLE_DTYPE,
         artifact_path,
@@ -129,6 +132,7 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
         save_model_dir,
         torch_device,
     )
+    from flowstudio.nodes.training.common import check_finite_weights
     from trl import GRPOConfig, GRPOTrainer
 
     device = torch_device(ctx)
@@ -157,7 +161,7 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
 
     ctx.progress(0, params.max_steps, "loading")
     tokenizer = load_tokenizer(artifact_path(inputs.tokenizer, "tokenizer", "tokenizer"))
-    ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts")
+    ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts", ctx=ctx)
     train = grpo_dataset(ds, fmt, tokenizer, params.use_chat_template, params.max_prompt_length)
     lora = inputs.get("lora")
     meta = getattr(inputs.model, "meta", None) or {}
@@ -184,10 +188,11 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
                           processing_class=tokenizer, reward_processing_classes=processing,
                           callbacks=[callback], peft_config=peft_cfg)
     fp32_master_weights(trainer.model)
-    resume = latest_checkpoint(ckpt_dir)
+    resume = newest_complete_checkpoint(ckpt_dir, ctx)  # newer half-written ones are removed
     if resume is not None:
         ctx.log(f"GRPO: resuming from {resume.name}")
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    check_finite_weights(trainer.model, int(trainer.state.global_step), params.learning_rate)
     if callback.cancelled:
         raise RunCancelled(f"GRPO stopped at step {trainer.state.global_step}/{params.max_steps}; "
                            "resume the run to continue from the checkpoint")

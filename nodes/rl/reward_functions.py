@@ -7,11 +7,11 @@ where completions are strings or chat message lists and dataset columns arrive a
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from flowstudio.nodes.chains import safe_regex
 from flowstudio.nodes.evaluation.matching import contains_words
 
 from flowstudio.core.errors import NodeRunError
@@ -38,12 +38,13 @@ def normalize(text: str, *, case: bool, punctuation: bool) -> str:
     return text
 
 
-def compile_pattern(pattern: str, ignore_case: bool = False, field: str = "pattern") -> re.Pattern[str]:
+def compile_pattern(pattern: str, ignore_case: bool = False, field: str = "pattern") -> Any:
+    """A pattern matched with a time limit (`chains.safe_regex`): a backtracking one cannot hang GRPO."""
     if not pattern:
         raise NodeRunError("the regex pattern is empty", field=field, hint="write a pattern, e.g. `\\d+`")
     try:
-        return re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error as err:
+        return safe_regex.compile_pattern(pattern, ignore_case=ignore_case)
+    except safe_regex.error as err:
         raise NodeRunError(f"invalid regex {pattern!r}: {err}", field=field,
                            hint="check brackets and escapes (Python `re` syntax)") from None
 
@@ -57,7 +58,12 @@ def regex_reward(spec: dict[str, Any]) -> RewardFn:
         out = []
         for c in completions:
             text = completion_text(c)
-            matched = pattern.fullmatch(text.strip()) if mode == "fullmatch" else pattern.search(text)
+            try:
+                matched = (safe_regex.fullmatch(pattern, text.strip()) if mode == "fullmatch"
+                           else safe_regex.search(pattern, text))
+            except safe_regex.RegexTimeout as err:
+                raise NodeRunError(str(err), field="rewards",
+                                   hint="simplify the reward.regex pattern (avoid nested repeats)") from None
             out.append(hit if matched else miss)
         return out
 

@@ -89,7 +89,49 @@ def _round(x: Number, ndigits: Number | None = None) -> Number:
     if ndigits is None:
         return Fraction(round(x))
     n = _int_arg("round", ndigits)
+    if abs(n) > MAX_DIGITS:  # round(x, n) builds 10**n first
+        raise CalcError(f"round() to {n} digits is too many (at most {MAX_DIGITS})")
     return round(x, n) if isinstance(x, Fraction) else round(x, n)
+
+
+def _digits_of_ratio(top: int, *bottom: int) -> float:
+    """log10(top! / (b1! * b2! * ...)) from lgamma, without computing anything big."""
+    value = math.lgamma(top + 1) - sum(math.lgamma(b + 1) for b in bottom)
+    return value / math.log(10)
+
+
+def _comb(n_value: Number, k_value: Number) -> Number:
+    """comb(n, k), refused before computing when the result would exceed MAX_DIGITS digits
+    (math.comb(10**9, 5*10**8) holds the GIL for minutes and cannot be interrupted)."""
+    n, k = _int_arg("comb", n_value), _int_arg("comb", k_value)
+    if n < 0 or k < 0:
+        raise CalcError("comb() needs non-negative whole numbers")
+    if k > n:
+        return Fraction(0)
+    digits = _digits_of_ratio(n, k, n - k)
+    if digits > MAX_DIGITS:
+        raise CalcError(f"comb({n}, {k}) is too large (about {digits:.0f} digits, at most {MAX_DIGITS})")
+    return Fraction(math.comb(n, k))
+
+
+def _perm(n_value: Number, k_value: Number | None = None) -> Number:
+    n = _int_arg("perm", n_value)
+    k = n if k_value is None else _int_arg("perm", k_value)
+    if n < 0 or k < 0:
+        raise CalcError("perm() needs non-negative whole numbers")
+    if k > n:
+        return Fraction(0)
+    digits = _digits_of_ratio(n, n - k)
+    if digits > MAX_DIGITS:
+        raise CalcError(f"perm({n}, {k}) is too large (about {digits:.0f} digits, at most {MAX_DIGITS})")
+    return Fraction(math.perm(n, k))
+
+
+def _lcm(*values: Number) -> Number:
+    ints = [_int_arg("lcm", v) for v in values]
+    if sum(abs(i).bit_length() for i in ints) > MAX_DIGITS * 3.33:  # lcm ≤ the product
+        raise CalcError(f"lcm() of these numbers may be too large (more than {MAX_DIGITS} digits)")
+    return Fraction(math.lcm(*ints))
 
 
 def _float_fn(fn: Callable[..., float]) -> Callable[..., Number]:
@@ -133,9 +175,9 @@ FUNCTIONS: dict[str, Callable[..., Number]] = {
     "hypot": _float_fn(math.hypot),
     "factorial": _factorial,
     "gcd": _int_fn("gcd", math.gcd),
-    "lcm": _int_fn("lcm", math.lcm),
-    "comb": _int_fn("comb", math.comb),
-    "perm": _int_fn("perm", math.perm),
+    "lcm": _lcm,
+    "comb": _comb,
+    "perm": _perm,
     "min": min,
     "max": max,
 }

@@ -6,9 +6,10 @@ a child subreaper (Linux), forks `python -I snippet.py` and waits for it, so tra
 `preexec_fn` runs in a threaded parent. When the snippet exits (or on SIGTERM, at a timeout) the
 supervisor kills and reaps everything it left behind, including processes that called `setsid()` (as
 orphans they were reparented to the supervisor), then exits with the snippet's status. The session's
-process group is killed afterwards too (a backstop, and all there is on macOS). This is a guard against
-accidents and runaway code, not a security boundary against a determined attacker (the snippet still
-sees the file system).
+process group is killed afterwards too (a backstop, and all there is on macOS). A watchdog in the
+supervisor stops the snippet when it has more than `max_processes` processes (a fork bomb). The whole
+thing runs inside the strongest jail the machine offers (`containment`: bubblewrap's read-only file
+system and private namespaces, or user namespaces, or nothing); docs/reliability.md says what holds where.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import containment
+
 MB = 1024 * 1024
+TOO_MANY_PROCESSES = 125  # the supervisor's exit status when its process-count watchdog fired
 
 _BOOTSTRAP = """\
 import os, resource, signal, sys, time
-mem, cpu, fsize = (int(v) for v in sys.argv[1:4])
+mem, cpu, fsize, max_procs = (int(v) for v in sys.argv[1:5])
 for limit, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, fsize),
                      (resource.RLIMIT_CORE, 0)):
     if value >= 0:
@@ -70,15 +74,59 @@ def sweep():
             return
         time.sleep(0.005)
 
+def descendants():  # every process below us, from /proc's parent links
+    parents = {}
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if name.isdigit():
+            try:
+                with open("/proc/" + name + "/stat", "rb") as fh:
+                    parents[int(name)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, ppid in parents.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+def kill_all():
+    for _ in range(200):
+        below = descendants()
+        if not below:
+            return
+        for pid in below:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+
 def stop(signum, frame):
     sweep()
     os.kill(os.getpid(), signal.SIGKILL)
 
 signal.signal(signal.SIGTERM, stop)
+os.environ.pop("PWD", None)  # set by bubblewrap's --chdir; the snippet gets exactly minimal_env()
 snippet = os.fork()
 if snippet == 0:
     os.execv(sys.executable, [sys.executable, "-I", "-X", "utf8", "-u", "snippet.py"])
-status = os.waitpid(snippet, 0)[1]
+status = None
+while status is None:  # a watchdog on the number of processes: a fork bomb is stopped within ~50 ms
+    pid, got = os.waitpid(snippet, os.WNOHANG)
+    if pid:
+        status = got
+        break
+    if max_procs > 0 and len(descendants()) > max_procs:
+        kill_all()
+        sys.stderr.write("flowstudio: the code started more than %d processes and was stopped\\n" % max_procs)
+        sys.stderr.flush()
+        status = os.waitpid(snippet, 0)[1] if os.path.exists("/proc/%d" % snippet) else 9
+        os._exit(125)
+    time.sleep(0.05)
 sweep()
 if os.WIFSIGNALED(status):  # die of the same signal, so the parent sees what killed the snippet
     sig = os.WTERMSIG(status)
@@ -98,6 +146,7 @@ class SandboxLimits:
     memory_mb: int = 1024
     max_output_chars: int = 20_000
     max_file_mb: int = 100
+    max_processes: int = 32  # the snippet and everything it starts, at once
 
 
 @dataclass(frozen=True)
@@ -119,6 +168,8 @@ class SandboxResult:
         """A one-line explanation when the snippet did not finish normally."""
         if self.timed_out:
             return f"the code ran longer than the time limit of {limits.timeout_s:g} s and was stopped"
+        if self.exit_code == TOO_MANY_PROCESSES:
+            return f"the code started more than {limits.max_processes} processes at once and was stopped"
         if self.out_of_memory:
             return f"the code used more than the memory limit of {limits.memory_mb} MB and was stopped"
         if self.signal is not None:
@@ -200,8 +251,8 @@ def _run(code: str, limits: SandboxLimits, stdin: str, scratch: Path) -> Sandbox
     (scratch / "snippet.py").write_text(code, encoding="utf-8")
     # A backstop behind the wall-time limit; threads add CPU time in parallel, so allow every core.
     cpu = int(limits.timeout_s * (os.cpu_count() or 1)) + 2
-    args = [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, str(limits.memory_mb * MB), str(cpu),
-            str(limits.max_file_mb * MB)]
+    args = containment.wrap([sys.executable, "-I", "-S", "-c", _BOOTSTRAP, str(limits.memory_mb * MB), str(cpu),
+                             str(limits.max_file_mb * MB), str(limits.max_processes)], scratch)
     started = time.monotonic()
     proc = subprocess.Popen(args, cwd=scratch, env=minimal_env(scratch), stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
@@ -225,6 +276,8 @@ def _run(code: str, limits: SandboxLimits, stdin: str, scratch: Path) -> Sandbox
     stdout, cut_out = out.text()
     stderr, cut_err = err.text()
     code_ = proc.returncode
+    if containment.mode() != "none" and code_ > 128 and code_ != TOO_MANY_PROCESSES:
+        code_ = -(code_ - 128)  # the jail reports a child killed by signal N as 128 + N
     sig = -code_ if code_ < 0 else None
     if sig == signal.SIGXCPU:
         timed_out = True

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from flowstudio.core.errors import NodeRunError
-from flowstudio.core.node import Node, NodeParams, Port, Ports, TextField
+from flowstudio.core.node import Node, NodeParams, Port, Ports, Resources, TextField
 from flowstudio.core.ports import Number, Text, Tool
 from flowstudio.core.problems import Problem
 
@@ -19,6 +19,7 @@ _NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$"
 
 class Calculator(Node):
     type = "tool.calculator"
+    resources = Resources(isolated=True)  # flow data can make it slow or big: keep it killable
     title = "Calculator"
     category = "Tools"
     icon = "mdi6.calculator-variant-outline"

@@ -5,12 +5,18 @@ callback asks the trainer to save and stop at the end of the current step, and t
 The next run of the same node (same params and inputs: a fingerprint file guards this) resumes from the last
 checkpoint, restoring weights/adapter, optimizer, scheduler and RNG. `lineage.json` in the checkpoint dir
 records each segment (start step, end step, checkpoint, how it ended); the output model's meta carries it.
+Only complete checkpoints are resumed (`nodes/hf/checkpoints.py`: the callback marks each one in `on_save`;
+newer half-written ones are removed with a log line).
+
+Divergence: a logged loss or grad_norm that is NaN/inf, or a trained weight that is not finite at the end,
+fails the node with a NodeRunError naming learning_rate, so no NaN model is saved or cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +32,8 @@ OOM_HINT = ("lower batch_size (raise grad_accumulation to keep the effective bat
             "lower max_length, or turn on gradient_checkpointing")
 NUMERIC_LOGS_SKIP = {"total_flos", "eval_model_preparation_time", "eval_runtime", "eval_samples_per_second",
                      "eval_steps_per_second"}
+DIVERGED_HINT = ("lower learning_rate (about 1e-5 to 5e-5 for all weights, 1e-4 to 5e-4 with LoRA), add warmup "
+                 "(warmup_ratio 0.05), or train in fp32 (precision)")
 
 
 class TrainParams(NodeParams):
@@ -107,8 +115,38 @@ def training_kwargs(params: TrainParams, ctx: Any, device: str, has_eval: bool) 
     return kwargs
 
 
+def check_finite_logs(logs: Mapping[str, Any], step: int, learning_rate: float) -> None:
+    """Raise NodeRunError when a logged loss or gradient norm is NaN or infinite: the training diverged, and
+    what it would save is not a model."""
+    for name, value in logs.items():
+        if (name == "loss" or name.endswith("_loss") or name == "grad_norm") and isinstance(value, int | float) \
+                and not isinstance(value, bool) and not math.isfinite(value):
+            if step <= 1:  # logged from the weights before the first update: the input model is broken
+                raise NodeRunError(f"{name} is {value} before training started: the input model computes NaN "
+                                   "or infinite values", field="model",
+                                   hint="check the input model (e.g. one trained to NaN, or fp16 that overflows)")
+            raise NodeRunError(f"training diverged: {name} became {value} at step {step} "
+                               f"(learning_rate {learning_rate:g}); the model was not saved",
+                               hint=DIVERGED_HINT, field="learning_rate")
+
+
+def check_finite_weights(model: Any, step: int, learning_rate: float) -> None:
+    """Raise NodeRunError when a trained weight is NaN or infinite (a divergence after the last logged step:
+    the Trainer averages NaN step losses away in its logs, so the weights are the last word)."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad and not bool(torch.isfinite(param).all()):
+                raise NodeRunError(f"training diverged: weight {name} is not finite after step {step} "
+                                   f"(learning_rate {learning_rate:g}); the model was not saved",
+                                   hint=DIVERGED_HINT, field="learning_rate")
+
+
 def make_callback(ctx: Any) -> Any:
-    """A TrainerCallback that streams progress and metrics to `ctx` and stops (with a checkpoint) on cancel."""
+    """A TrainerCallback that streams progress and metrics to `ctx`, stops (with a checkpoint) on cancel, fails
+    the node when the loss is no longer finite, and marks each checkpoint complete once it is written."""
+    from flowstudio.nodes.hf.checkpoints import mark_complete
     from transformers import TrainerCallback
 
     class FlowStudioCallback(TrainerCallback):
@@ -132,6 +170,12 @@ def make_callback(ctx: Any) -> Any:
                 if isinstance(value, int | float) and not isinstance(value, bool) and name not in NUMERIC_LOGS_SKIP:
                     self.logs[name] = float(value)
                     ctx.metric(name, float(value), state.global_step)
+            check_finite_logs(logs or {}, state.global_step, args.learning_rate)
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # called after the Trainer wrote the whole checkpoint (see nodes/hf/checkpoints.py)
+            if state.is_world_process_zero:
+                mark_complete(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
     return FlowStudioCallback()
 
@@ -143,8 +187,9 @@ def fingerprint(params: NodeParams, inputs: Mapping[str, Any]) -> str:
 
 
 def prepare_resume(ctx: Any, fp: str) -> tuple[str | None, dict[str, Any]]:
-    """The checkpoint to resume from (None: start fresh) and the lineage so far."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The checkpoint to resume from (None: start fresh) and the lineage so far: the newest complete one
+    (newer ones a kill left half written are removed)."""
+    from flowstudio.nodes.hf.checkpoints import newest_complete_checkpoint
 
     ckpt_dir = Path(ctx.checkpoint_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +210,8 @@ def prepare_resume(ctx: Any, fp: str) -> tuple[str | None, dict[str, Any]]:
         for child in ckpt_dir.glob("checkpoint-*"):  # not ours: no lineage says what made them
             shutil.rmtree(child, ignore_errors=True)
     # a stopped run, or one that failed after a periodic checkpoint (save_steps), continues from its last one
-    last = get_last_checkpoint(str(ckpt_dir)) if same_job else None
+    found = newest_complete_checkpoint(ckpt_dir, ctx) if same_job else None
+    last = str(found) if found is not None else None
     if last:
         ctx.log(f"resuming from {Path(last).name}")
     _write_lineage(ctx, lineage)
@@ -209,6 +255,7 @@ def run_training(trainer: Any, ctx: Any, callback: Any, resume: str | None, line
     segment: dict[str, Any] = {"start_step": start, "resumed_from": Path(resume).name if resume else None}
     try:
         result = trainer.train(resume_from_checkpoint=resume)
+        check_finite_weights(trainer.model, int(trainer.state.global_step), trainer.args.learning_rate)
     except Exception as err:
         state = getattr(trainer, "state", None)
         segment.update(end_step=int(getattr(state, "global_step", start) or start), status="failed")

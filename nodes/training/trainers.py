@@ -45,16 +45,16 @@ def _prepare(ctx: Any, inputs: Any, params: TrainParams) -> tuple[str, Path, dic
     return device, model_dir, meta, tokenizer
 
 
-def _preference_splits(inputs: Any, tokenizer: Any) -> tuple[Any, Any]:
+def _preference_splits(ctx: Any, inputs: Any, tokenizer: Any) -> tuple[Any, Any]:
     """The train pairs and, when connected, the eval pairs, rendered for TRL's preference trainers."""
     from flowstudio.nodes.data.examples import preference_dataset
     from flowstudio.nodes.data.storage import load_dataset_artifact
 
-    ds, fmt = load_dataset_artifact(inputs.dataset)
+    ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
     train = preference_dataset(ds, fmt, tokenizer)
     if inputs.get("eval_dataset") is None:
         return train, None
-    eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset")
+    eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset", ctx=ctx)
     return train, preference_dataset(eds, efmt, tokenizer, field="eval_dataset")
 
 
@@ -116,11 +116,11 @@ class SupervisedFineTune(_Trainer):
         )
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
-        ds, fmt = load_dataset_artifact(inputs.dataset)
+        ds, fmt = load_dataset_artifact(inputs.dataset, ctx=ctx)
         train_ds, extra_cfg = sft_dataset(ds, fmt, tok, params.completion_only)
         eval_ds = None
         if inputs.get("eval_dataset") is not None:
-            eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset")
+            eds, efmt = load_dataset_artifact(inputs.eval_dataset, "eval_dataset", ctx=ctx)
             eval_ds, _ = sft_dataset(eds, efmt, tok, params.completion_only, field="eval_dataset")
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
@@ -197,7 +197,7 @@ class RewardModelTrain(_Trainer):
         )
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
-        train_ds, eval_ds = _preference_splits(inputs, tok)
+        train_ds, eval_ds = _preference_splits(ctx, inputs, tok)
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
         require_safe_weights(model_dir, bool(meta.get("allow_pickle_weights")))
@@ -286,7 +286,7 @@ class DirectPreference(_Trainer):
         )
 
         device, model_dir, meta, tok = _prepare(ctx, inputs, params)
-        train_ds, eval_ds = _preference_splits(inputs, tok)
+        train_ds, eval_ds = _preference_splits(ctx, inputs, tok)
         resume, lineage = prepare_resume(ctx, fingerprint(params, inputs))
         trust = bool(meta.get("trust_remote_code"))
         lora = inputs.get("lora")

@@ -267,6 +267,7 @@ def test_trim_removes_least_recently_used_entries_first(store: ArtifactStore, tm
     import os
     import time
 
+    sizes = []
     for i, name in enumerate(["old", "mid", "new"]):
         work = tmp_path / f"work-{name}"
         work.mkdir()
@@ -274,12 +275,14 @@ def test_trim_removes_least_recently_used_entries_first(store: ArtifactStore, tm
         entry = store.put(f"{i}" * 64, "test.blob", {"name": name}, {}, work)
         stamp = time.time() - (3 - i) * 86400  # old: 3 days, mid: 2 days, new: 1 day unused
         os.utime(entry.path / "entry.json", (stamp, stamp))
+        sizes.append(sum(f.stat().st_size for f in entry.path.rglob("*") if f.is_file()))  # the blob and the record
+    assert all(1000 < size < 3000 for size in sizes) and store.info()["bytes"] == sum(sizes)
     store.get("1" * 64)  # "mid" is used now: it becomes the most recent
-    assert store.trim(max_bytes=2500) == (1, 1000)
+    assert store.trim(max_bytes=sizes[1] + sizes[2]) == (1, sizes[0])
     assert store.get("0" * 64) is None and store.get("1" * 64) is not None and store.get("2" * 64) is not None
     removed, _ = store.trim(older_than_s=3600)
     assert removed == 0  # the two get() calls above just used both
-    assert store.trim(max_bytes=0) == (2, 2000) and store.info()["entries"] == 0
+    assert store.trim(max_bytes=0) == (2, sizes[1] + sizes[2]) and store.info()["entries"] == 0
 
 
 def test_cache_cli_size_and_age_parsing() -> None:

@@ -130,12 +130,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def make_window(qtbot: Any, prompts: ScriptedPrompts | None = None, autosave_ms: int = 100) -> Any:
+def make_window(qtbot: Any, prompts: ScriptedPrompts | None = None, autosave_ms: int = 100,
+                registry: NodeRegistry | None = None) -> Any:
     from flowstudio.ui import theme
     from flowstudio.ui.window.main_window import MainWindow
 
     theme.apply_theme("dark")
-    window = MainWindow(registry=test_registry(), prompts=prompts or ScriptedPrompts(),
+    window = MainWindow(registry=registry or test_registry(), prompts=prompts or ScriptedPrompts(),
                         autosave_ms=autosave_ms, restore_layout=False)
     qtbot.addWidget(window, before_close_func=forget_changes)
     window.resize(1280, 820)

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPainterPathStroker, Q
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from flowstudio.core.flow import EdgeSpec
+from flowstudio.core.limits import clip
 
 from . import style as cs
 from .node_item import NodeItem
@@ -133,7 +134,7 @@ class EdgeItem(_CurveItem):
         self.target = target
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setZValue(0.0)
-        self.setToolTip(f"{spec.source} → {spec.target}")
+        self.setToolTip(clip(f"{spec.source} → {spec.target}", 300))
         self._layout_key: tuple = ()
         self._src_offset = self._dst_offset = QPointF()
         self.update_path()

@@ -7,10 +7,12 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QLineEdit, QMenu
 
 from flowstudio.core.edits import SetTitle, UpdateGroup
+from flowstudio.core.limits import clip
 
 from . import actions
 from . import style as cs
 from .edge_item import EdgeItem
+from .group_item import MAX_TITLE_CHARS as GROUP_TITLE_CHARS
 from .group_item import GroupItem
 from .host import InteractionHost
 from .node_item import NodeItem
@@ -119,13 +121,15 @@ class CanvasEditors:
             self.editor.editingFinished.emit()
 
     def edit_group_title(self, group: GroupItem) -> QLineEdit:
+        shown = clip(group.spec.title, GROUP_TITLE_CHARS)  # a long title is shown shortened
+
         def done(value: str) -> None:
             current = self.doc.flow.groups
             spec = next((g for g in current if g.id == group.group_id), None)
-            if spec is not None and value != spec.title:
+            if spec is not None and value != shown and value != spec.title:  # unchanged: keep it whole
                 self.view.push(UpdateGroup(spec.model_copy(update={"title": value}), label="Rename frame"))
 
-        return self._open_editor(group.title_rect(), group.spec.title, done)
+        return self._open_editor(group.title_rect(), shown, done)
 
     def rename_selected(self) -> QLineEdit | None:
         ids = self.view.selected_node_ids()
@@ -139,7 +143,7 @@ class CanvasEditors:
             if spec is None:
                 return
             title = value.strip() or None
-            if title == item.title and spec.title is None:
+            if title == item.title:  # unchanged (item.title may be a long title shortened): keep it whole
                 return
             if title != spec.title:
                 self.view.push(SetTitle(node_id, title))

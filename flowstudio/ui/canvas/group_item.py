@@ -7,11 +7,13 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from flowstudio.core.flow import GroupSpec
+from flowstudio.core.limits import clip
 
 from . import style as cs
 
 DEFAULT_GROUP_COLOR = "#5c6bc0"
 HANDLE = 16.0
+MAX_TITLE_CHARS = 200  # drawn elided to the frame's width; a longer title is cut before layout
 
 
 class GroupItem(QGraphicsItem):
@@ -42,7 +44,8 @@ class GroupItem(QGraphicsItem):
             bar = QPainterPath()
             bar.addRect(self.title_rect())
             self._title_path = body.intersected(bar)  # rounded on top, straight below
-        self.setToolTip(spec.title or "Frame")
+        self._title_text = clip(spec.title, MAX_TITLE_CHARS) or "Frame"
+        self.setToolTip(self._title_text)
         self.update()
 
     def rect(self) -> QRectF:
@@ -94,7 +97,7 @@ class GroupItem(QGraphicsItem):
             painter.setPen(cs.color(pal.group_text))
             painter.setFont(cs.font("group"))
             painter.drawText(title.adjusted(12, 0, -12, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                             self.spec.title or "Frame")
+                             self._title_text)
         if lod >= cs.LOD_TEXT:
             painter.setPen(cs.pen(base.name(), 1.5))
             h = self.handle_rect()

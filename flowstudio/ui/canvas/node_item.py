@@ -1,7 +1,9 @@
 """A node on the canvas: header with category colour, icon and title; typed ports; params; run badge.
 
 Painting is cached per item (DeviceCoordinateCache) and uses pre-built fonts and pens; when the
-view is zoomed far out only the body and header are drawn (level of detail).
+view is zoomed far out only the body and header are drawn (level of detail). Every text a flow file
+supplies (title, type id, param values) is shortened before it is measured or laid out, so a
+megabyte-long value costs what a short one does.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
 
 from flowstudio.core.flow import NodeSpec
+from flowstudio.core.limits import clip
 from flowstudio.core.node import Node
 
 from . import style as cs
 from .port_item import PortInfo, PortItem
 
 MAX_PARAM_ROWS = 4
+MAX_SUMMARY_CHARS = 80  # a param value on the node (elided further to the node's width)
+MAX_TITLE_CHARS = 120
+MAX_TIP_CHARS = 2000
 _LEFT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
 _RIGHT = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight
 
@@ -65,16 +71,28 @@ def node_icon(name: str, color: str) -> QIcon:
         return qta.icon("mdi6.cube-outline", color=color)
 
 
+def _short(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _format_value(value: object) -> str:
+    """A param value as one short line (at most MAX_SUMMARY_CHARS), whatever its size."""
     if isinstance(value, float):
         text = f"{value:.6g}"
     elif isinstance(value, str):
-        text = value.replace("\n", " ") or "—"
+        text = _short(value).replace("\n", " ") or "—"
     elif isinstance(value, bool) or value is None:
         text = json.dumps(value)
+    elif isinstance(value, int):
+        try:
+            text = str(value)
+        except ValueError:  # more digits than Python prints
+            text = "(a huge integer)"
+    elif isinstance(value, list | dict) and len(value) > MAX_SUMMARY_CHARS:
+        text = f"[{len(value):,} items]" if isinstance(value, list) else f"{{{len(value):,} keys}}"
     else:
-        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, int) else str(value)
-    return text
+        text = json.dumps(value, ensure_ascii=False)
+    return _short(text)
 
 
 class NodeItem(QGraphicsItem):
@@ -119,14 +137,14 @@ class NodeItem(QGraphicsItem):
         if cls is not None:
             fields = cls.Params.model_fields
             params = [(n, _format_value(v)) for n, v in spec.params.items() if n in fields][:MAX_PARAM_ROWS]
-        title = spec.title or (cls.title if cls and cls.title else spec.type)
+        title = clip(spec.title or (cls.title if cls and cls.title else spec.type), MAX_TITLE_CHARS)
         signature = (spec.type, title, cls is None, cls.category if cls else "", cls.icon if cls else "",
                      tuple((p.name, p.type, p.optional, p.multiple, p.known) for p in inputs),
                      tuple((p.name, p.type, p.known) for p in outputs), tuple(params))
         if signature == self._signature:
             return False
         self._signature = signature
-        self.type_id = spec.type
+        self.type_id = clip(spec.type, MAX_TITLE_CHARS)
         self.missing = cls is None
         self.title = title
         self.category = cls.category if cls else "Missing"
@@ -134,7 +152,7 @@ class NodeItem(QGraphicsItem):
         self.description = (cls.description if cls else "") or ""
         self.inputs, self.outputs, self.params = inputs, outputs, params
         self._layout()
-        tip = f"{self.title}  ({spec.type})"
+        tip = f"{self.title}  ({self.type_id})"
         if self.missing:
             tip += "\nThis node type is not installed; the node is kept as is."
         elif self.description:
@@ -149,7 +167,7 @@ class NodeItem(QGraphicsItem):
             tip += "\n" + "\n".join(f"⚠ {message}" for message in self.problems)
         if self.run_error:
             tip += f"\n✖ Run failed: {self.run_error}"
-        self.setToolTip(tip)
+        self.setToolTip(clip(tip, MAX_TIP_CHARS))
 
     def _layout(self) -> None:
         self.prepareGeometryChange()

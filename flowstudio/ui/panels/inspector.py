@@ -27,11 +27,13 @@ from PySide6.QtWidgets import (
 from flowstudio.core.document import Change
 from flowstudio.core.edits import MoveNodes, SetFlowInfo, SetParam, SetTitle
 from flowstudio.core.flow import NodeSpec
+from flowstudio.core.limits import clip
 from flowstudio.core.node import Node
 from flowstudio.core.problems import Problem
 from flowstudio.core.validation import parse_params
 
 from .. import theme
+from .long_text import show_text
 from .param_editors import ParamEditor, make_editor, stacked
 from .param_widgets import FieldSpec, field_specs
 
@@ -73,7 +75,7 @@ class Inspector(QWidget):
         self.title_edit = QLineEdit(self.header)
         self.title_edit.setObjectName("InspectorTitle")
         theme.emphasize(self.title_edit, 1.15, bold=True)
-        self.title_edit.setToolTip("The node's title on the canvas (empty: the type's title)")
+        self.title_edit.setToolTip(TITLE_TIP)
         self.title_edit.textEdited.connect(self._title_edited)
         self.title_edit.returnPressed.connect(self.editingFinished)
         row.addWidget(self.icon_label)
@@ -141,10 +143,9 @@ class Inspector(QWidget):
         self.icon_label.setPixmap(theme.icon(cls.icon if cls else "mdi6.alert-circle-outline",
                                              "accent" if cls else "error").pixmap(size, size))
         self.title_edit.setEnabled(True)
-        self.title_edit.setPlaceholderText(cls.title if cls and cls.title else node.type)
-        if self.title_edit.text() != (node.title or ""):
-            self.title_edit.setText(node.title or "")
-        self.type_label.setText(f"{node.type} · id {node.id}")
+        self.title_edit.setPlaceholderText(cls.title if cls and cls.title else clip(node.type, 200))
+        show_text(self.title_edit, node.title or "", TITLE_TIP)
+        self.type_label.setText(f"{clip(node.type, 200)} · id {clip(node.id, 200)}")
         if cls is None:
             self.description.setText("This node type is not installed. Its settings are kept as they are.")
         else:
@@ -175,7 +176,7 @@ class Inspector(QWidget):
         self.scroll.show()
         size = self.fontMetrics().height() + 6
         self.icon_label.setPixmap(theme.icon("mdi6.sitemap-outline", "accent").pixmap(size, size))
-        self.title_edit.setText("")
+        show_text(self.title_edit, "", TITLE_TIP)
         self.title_edit.setPlaceholderText("Flow")
         self.title_edit.setEnabled(False)
         flow = self.doc.flow
@@ -188,8 +189,10 @@ class Inspector(QWidget):
         form = QFormLayout()
         outer.addLayout(form)
         outer.addStretch(1)
-        self.flow_name = QLineEdit(flow.name, form_host)
-        self.flow_description = QPlainTextEdit(flow.description, form_host)
+        self.flow_name = QLineEdit(form_host)
+        self.flow_description = QPlainTextEdit(form_host)
+        show_text(self.flow_name, flow.name)
+        show_text(self.flow_description, flow.description)
         self.flow_description.setFixedHeight(self.fontMetrics().lineSpacing() * 5 + 14)
         self.flow_description.setTabChangesFocus(True)
         form.addRow("Name", self.flow_name)
@@ -213,8 +216,8 @@ class Inspector(QWidget):
         layout.addWidget(self.general_error)
         if cls is None:
             raw = QPlainTextEdit(host)
+            show_text(raw, json.dumps(node.params, indent=2, ensure_ascii=False))
             raw.setReadOnly(True)
-            raw.setPlainText(json.dumps(node.params, indent=2))
             layout.addWidget(raw)
         else:
             specs = field_specs(cls.Params)
@@ -382,12 +385,12 @@ class Inspector(QWidget):
     def _refresh_flow_info(self) -> None:
         flow = self.doc.flow
         self.type_label.setText(_counts(flow))
-        if self.flow_name.text() != flow.name:
-            self.flow_name.setText(flow.name)
-        if self.flow_description.toPlainText() != flow.description:
-            self.flow_description.blockSignals(True)
-            self.flow_description.setPlainText(flow.description)
-            self.flow_description.blockSignals(False)
+        self.flow_name.blockSignals(True)
+        self.flow_description.blockSignals(True)
+        show_text(self.flow_name, flow.name)
+        show_text(self.flow_description, flow.description)
+        self.flow_name.blockSignals(False)
+        self.flow_description.blockSignals(False)
 
     # -- edits from the form
 
@@ -415,6 +418,8 @@ class Inspector(QWidget):
                              merge_key=f"title:{self.node_id}")
 
     def _flow_info_edited(self) -> None:
+        if self.flow_name.isReadOnly() or self.flow_description.isReadOnly():
+            return  # one of them is a shortened preview: never written back
         flow = self.doc.flow
         name, description = self.flow_name.text(), self.flow_description.toPlainText()
         if (name, description) != (flow.name, flow.description):
@@ -463,6 +468,7 @@ class Inspector(QWidget):
 
 
 DESCRIPTION_LIMIT = 240
+TITLE_TIP = "The node's title on the canvas (empty: the type's title)"
 
 
 def _node_link(endpoint: str) -> str:

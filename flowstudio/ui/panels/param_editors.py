@@ -1,7 +1,8 @@
 """Editors for single params, one per kind of field (`FieldSpec.kind`, see `param_widgets`).
 
 Each editor shows a JSON value, emits `edited(value)` when the user changes it and never writes the
-document itself (the inspector turns edits into undoable `SetParam`s).
+document itself (the inspector turns edits into undoable `SetParam`s). A text value too long to edit
+in a widget is shown as a read-only preview (see `long_text`); it is never cut and written back.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from flowstudio.core.limits import clip
+
 from .. import theme
+from .long_text import MAX_LINE_EDIT_CHARS, show_text, too_long_to_edit
 from .model_picker import ModelPicker
 from .param_widgets import INT32, FieldSpec, FloatSpinBox, IntSpinBox
 from .safe_inputs import SafeComboBox
@@ -89,7 +93,7 @@ class NumberEditor(ParamEditor):
     def set_value(self, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             # not a number in the file: show it, the inspector reports the problem
-            self.spin.lineEdit().setText("" if value is None else str(value))
+            self.spin.lineEdit().setText("" if value is None else clip(str(value), 200))
             return
         if self.spin.value() == value and self.spin.text():
             return
@@ -111,14 +115,14 @@ class ChoiceEditor(ParamEditor):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(6)
         for option in spec.options:
-            self.combo.addItem(str(option), option)
+            self.combo.addItem(clip(str(option), 200), option)
         self._layout.addWidget(self.combo, 1)
         self.combo.activated.connect(lambda i: self.edited.emit(self.combo.itemData(i)))
 
     def set_value(self, value: Any) -> None:
         index = self.combo.findData(value)
         if index < 0:  # a value the model does not know: show it so the problem is visible
-            self.combo.addItem(str(value), value)
+            self.combo.addItem(clip(str(value), 200), value)
             index = self.combo.count() - 1
         self.combo.blockSignals(True)
         self.combo.setCurrentIndex(index)
@@ -139,6 +143,7 @@ class LineEditor(ParamEditor):
             self.line.setPlaceholderText("(none)")
         self._layout.addWidget(self.line, 1)
         self.line.textEdited.connect(self._typed)
+        self.previewing = False  # the value is too long to edit: a read-only preview is shown
 
     def _to_text(self, value: Any) -> str:
         if value is None:
@@ -161,6 +166,10 @@ class LineEditor(ParamEditor):
 
     def set_value(self, value: Any) -> None:
         text = self._to_text(value)
+        if self.previewing or too_long_to_edit(text, one_line=True):
+            self.previewing = show_text(self.line, text, self.spec.tooltip())
+            if self.previewing:
+                return
         if self.line.text() != text:
             try:  # same value, other spelling (e.g. "1e-5" typed, 1e-05 stored): leave the user's text
                 if self.spec.kind == "json" and json.loads(self.line.text()) == value:
@@ -190,13 +199,20 @@ class TextEditor(ParamEditor):
         self._layout.addWidget(self.text, 1)
         self.text.textChanged.connect(self._changed)
         self._silent = False
+        self.previewing = False  # the value is too long to edit: a read-only preview is shown
 
     def _changed(self) -> None:
-        if not self._silent:
+        if not self._silent and not self.previewing:
             self.edited.emit(self.text.toPlainText())
 
     def set_value(self, value: Any) -> None:
         text = "" if value is None else str(value)
+        if self.previewing or too_long_to_edit(text, one_line=False):
+            self._silent = True
+            self.previewing = show_text(self.text, text, self.spec.tooltip())
+            self._silent = False
+            if self.previewing:
+                return
         if self.text.toPlainText() != text:
             self._silent = True
             cursor = self.text.textCursor().position()
@@ -244,7 +260,10 @@ class ModelEditor(ParamEditor):
         self.picker.textEdited.connect(lambda text: self.edited.emit(text))
 
     def set_value(self, value: Any) -> None:
-        self.picker.set_text("" if value is None else str(value))
+        text = "" if value is None else str(value)
+        long = len(text) > MAX_LINE_EDIT_CHARS
+        self.picker.setEnabled(not long)  # a model source that long is not a model: shown, not editable
+        self.picker.set_text(clip(text, 200) if long else text)
 
     def focus_widget(self) -> QWidget:
         return self.picker.combo

@@ -18,7 +18,8 @@ from ..canvas.view import CanvasView
 
 
 class RunPrompts(Protocol):
-    """The window's questions (`Prompts`): the presenter asks before running code from the flow file."""
+    """The window's questions (`Prompts`): the presenter asks before running code from the flow file
+    and before a run replaces existing files."""
 
     def confirm(self, parent: QWidget, title: str, text: str, action: str) -> bool: ...
 

@@ -1,7 +1,8 @@
 """Runs from the window: the `Runner` behind Run / Run to Selected / Stop, and the live feedback.
 
 It validates before anything starts (errors: the Problems panel instead of a run), asks before
-running code from the flow file, snapshots the document's flow, and hands it to the `RunBridge`.
+running code from the flow file and before replacing existing files (`Node.overwrites`), snapshots
+the document's flow, and hands it to the `RunBridge`.
 The bridge's signals become node badges on the canvas, the Run panel's table, log and plot, and the
 status bar's progress. Runs never touch the document: a run works on its own copy.
 """
@@ -75,13 +76,20 @@ class RunPresenter(QObject):
                 f"This flow may run code FlowStudio did not write ({'; '.join(code)}). Run it only if you "
                 "trust where the file came from.", "Run"):
             return
+        flow_dir = doc.path.parent if doc.path is not None else None
+        replaced = [f"{n.id}: {what}" for n in doc.flow.nodes
+                    if (cls := registry.find(n.type)) is not None for what in cls.overwrites(n.params, flow_dir)]
+        if replaced and not self.window.prompts.confirm(
+                self.window, "Replace existing files?",
+                "This run replaces what is there now:\n" + "\n".join(replaced), "Replace"):
+            self._say("Not started: nothing was replaced")
+            return
         self._clear_badges()
         self._run_doc = doc
         self.panel.begin("Running to " + until + "…" if until else "Running…")
         self.window.docks["run"].show()
         self.window.docks["run"].raise_()
         options = RunOptions(until=until, allow_code=bool(code), source=str(doc.path) if doc.path else None)
-        flow_dir = doc.path.parent if doc.path is not None else None
         self.bridge.start(doc.flow.copy_deep(), flow_dir, options)
         self._say("Starting…")
 

@@ -75,6 +75,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("stop", "S&top", "run_seam.stop", "mdi6.stop", ("Ctrl+.",), "Stop the running flow", enabled=False),
     ActionSpec("validate", "&Check Flow", "validate_now", "mdi6.check-decagram-outline", ("F7",),
                "Validate the flow now and show the problems"),
+    ActionSpec("serve", "S&erve…", "show_serve_dialog", "mdi6.server-network", (),
+               "Serve this flow or a model on a local OpenAI-compatible endpoint"),
     # Help
     ActionSpec("find_action", "&Find Action…", "show_action_search", "mdi6.console-line", ("Ctrl+Shift+P", "F3"),
                "Search every command by name"),
@@ -88,7 +90,7 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                "quick_add", "group", "rename", "find_node")),
     ("&View", ("@docks", "reset_layout", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",
                "auto_layout", "-", "@theme", "full_screen")),
-    ("&Run", ("run", "run_selected", "stop", "-", "validate")),
+    ("&Run", ("run", "run_selected", "stop", "-", "validate", "-", "serve")),
     ("&Help", ("find_action", "shortcuts", "-", "about")),
 )
 

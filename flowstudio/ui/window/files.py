@@ -2,8 +2,10 @@
 dropped files and crash recovery. Mixed into `MainWindow`, whose document, controller, prompts,
 autosaver and pages they use (typed as the `WindowHost` protocol of host.py).
 
-Nothing the user made is lost: saves are atomic, unsaved changes are asked about before anything
-replaces them, and autosaved work is offered back after a crash.
+Nothing the user made is lost: saves are atomic (and write through a symlinked flow file to its
+target), unsaved changes are asked about before anything replaces them, and autosaved work is offered
+back after a crash. Temp files of saves that were killed are removed on the next save, and from the
+recent flows' directories when the app starts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from flowstudio.core.document import FlowDocument
 from flowstudio.core.errors import FlowFileError
 from flowstudio.core.flow import load_flow
+from flowstudio.core.limits import clip
+from flowstudio.core.safe_io import clean_stale_temps
 
 from .recent_files import add_recent_file, clear_recent_files, recent_files
 from .recovery import RecoveryEntry, pending_recoveries
@@ -38,7 +42,7 @@ class FileCommands(_Base):
         """Ask about unsaved changes; False means the user cancelled what they were doing."""
         if not self.is_dirty():
             return True
-        answer = self.prompts.unsaved_changes(self, self.doc.path.name if self.doc.path else self.doc.flow.name)
+        answer = self.prompts.unsaved_changes(self, self.doc.path.name if self.doc.path else clip(self.doc.flow.name, 80))
         if answer == "save":
             return self.save()
         return answer == "discard"
@@ -87,6 +91,7 @@ class FileCommands(_Base):
         self.set_document(doc)
         add_recent_file(path)
         self.statusBar().showMessage(f"Opened {path}", 5000)
+        clean_stale_temps(path.absolute().parent, known=(path.name,))
         return True
 
     def save(self) -> bool:
@@ -112,6 +117,10 @@ class FileCommands(_Base):
             self.doc.save(path)
         except OSError as exc:
             self.prompts.error(self, "Cannot save the flow", f"{path}: {exc.strerror or exc}")
+            return False
+        except UnicodeEncodeError:
+            self.prompts.error(self, "Cannot save the flow", f"{path}: the flow holds text that is not valid "
+                               "Unicode; the file was not changed (the Problems panel shows where it is)")
             return False
         self._recovered = False
         self.controller.undo_stack.setClean()
@@ -143,6 +152,16 @@ class FileCommands(_Base):
         self.controller.undo_stack.setClean()
         self._show_start_page()
         return True
+
+    def clean_stale_saves(self) -> list[Path]:
+        """On start: remove temp files that killed saves left beside the recent flows; returns them."""
+        removed: list[Path] = []
+        by_dir: dict[Path, set[str]] = {}
+        for path in recent_files():
+            by_dir.setdefault(path.parent, set()).add(path.name)
+        for directory, names in by_dir.items():
+            removed += clean_stale_temps(directory, known=tuple(sorted(names)))
+        return removed
 
     def fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -202,5 +221,5 @@ class FileCommands(_Base):
 
 
 def _file_stem(name: str) -> str:
-    stem = "".join(c if c.isalnum() or c in "-_ " else "_" for c in name).strip().replace(" ", "_")
+    stem = "".join(c if c.isalnum() or c in "-_ " else "_" for c in name[:80]).strip().replace(" ", "_")
     return stem.lower() or "flow"

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QStackedWidget, QWidget
 
 from flowstudio.core.document import FlowDocument
 from flowstudio.core.flow import Flow
+from flowstudio.core.limits import clip
 from flowstudio.core.registry import NodeRegistry, default_registry
 
 from .. import theme
@@ -151,7 +152,7 @@ class MainWindow(FileCommands, QMainWindow):
             self.setWindowTitle("FlowStudio")
             self.setWindowModified(False)
             return
-        name = self.doc.path.name if self.doc.path else f"{self.doc.flow.name or 'Untitled'} (unsaved)"
+        name = self.doc.path.name if self.doc.path else f"{clip(self.doc.flow.name, 80) or 'Untitled'} (unsaved)"
         self.setWindowTitle(f"{name}[*] — FlowStudio")
         self.setWindowModified(self.is_dirty())
         self.actions_["revert"].setEnabled(self.doc.path is not None and self.is_dirty())
@@ -299,6 +300,23 @@ class MainWindow(FileCommands, QMainWindow):
 
     def show_shortcuts(self) -> None:
         self.prompts.show_shortcuts(self, act.shortcut_rows(self.actions_))
+
+    def show_serve_dialog(self) -> None:
+        """Run → Serve: the saved flow (when it has an io.text input and an io.output) or a model."""
+        from .serve_dialog import ServeDialog
+
+        flow_path, allow_code = None, False
+        if self.has_flow and self.doc.path is not None and not self.is_dirty():
+            types = {self.registry.resolve_id(n.type) for n in self.doc.flow.nodes}
+            if {"io.text", "io.output"} <= types:
+                flow_path = self.doc.path
+                risks = [r for n in self.doc.flow.nodes if (cls := self.registry.find(n.type))
+                         and (r := cls.code_risk(n.params))]
+                allow_code = bool(risks) and self.prompts.confirm(
+                    self, "Serve code from this flow?", "Serving this flow runs code FlowStudio did not write ("
+                    + "; ".join(risks) + "). Allow it only if you trust where the file came from.", "Allow")
+        self.serve_dialog = ServeDialog(self, flow_path, allow_code)
+        self.serve_dialog.show()
 
     def show_about(self) -> None:
         from flowstudio import __version__

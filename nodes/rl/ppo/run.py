@@ -45,7 +45,7 @@ def run_ppo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
         raise NodeRunError("the tokenizer has no EOS token, so responses could never end", field="tokenizer",
                            hint="use a tokenizer with an eos_token (model.load sets it for built-ins)")
     pad_id = setup.pad_id_for(tokenizer)
-    ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts")
+    ds, fmt = load_dataset_artifact(inputs.prompts, field="prompts", ctx=ctx)
     values = setup.prompt_values(ds, fmt, tokenizer, params.use_chat_template)
     texts = [setup.policy_text(tokenizer, v) for v in values]
     prompt_limit = setup.prompt_token_limit(model_path, params.max_prompt_length, params.response_length)

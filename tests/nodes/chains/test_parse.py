@@ -97,3 +97,13 @@ def test_any_json_object_is_found_inside_prose(value: dict, before: str, after: 
     from flowstudio.nodes.chains.parsing import extract_json
 
     assert extract_json(f"{before} {json.dumps(value)} {after}", "object") == value
+
+
+def test_a_backtracking_pattern_fails_in_seconds_instead_of_hanging(make_ctx) -> None:
+    """`(a|aa)+$` on 40 a's and a b takes Python's `re` minutes, with the GIL held; here it has a time limit."""
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(NodeRunError, match="did not finish") as err:
+        Parse().run(make_ctx(), PortValues({"text": "a" * 40 + "b"}), Parse.Params(mode="regex", pattern="(a|aa)+$"))
+    assert err.value.field == "pattern" and time.monotonic() - started < 10

@@ -142,3 +142,41 @@ def test_sharegpt_conversations_become_messages(tmp_path, run_node):
     assert out.meta["format"] == "messages" and out.meta["conversational"] is True
     assert datasets.load_from_disk(out.path)[0]["messages"] == [{"role": "user", "content": "Hi?"},
                                                                 {"role": "assistant", "content": "Hello!"}]
+
+
+def _listing(path: Path) -> dict[str, int]:
+    return {p.relative_to(path).as_posix(): p.stat().st_size for p in path.rglob("*") if p.is_file()}
+
+
+def test_inputs_are_only_read_and_what_datasets_writes_goes_with_the_node(tmp_path):
+    """data.load of the user's own save_to_disk directory and data.split of a dataset input: `datasets` writes
+    `cache-*.arrow` files for select/map/train_test_split beside what it loaded; they must land in the node's
+    scratch dir, which the engine's executor removes when the node ends."""
+    import threading
+
+    import datasets
+
+    from flowstudio.engine.execute import execute_node
+
+    user_dir = tmp_path / "saved"
+    datasets.Dataset.from_list(ROWS * 5).save_to_disk(str(user_dir))
+    before = _listing(user_dir)
+
+    def run(node: type, node_id: str, params: dict, inputs: dict) -> dict:
+        node_dir = tmp_path / "run" / node_id
+        task = {"node_id": node_id, "node_type": node.type, "module": node.__module__, "qualname": node.__qualname__,
+                "params": params, "inputs": inputs, "work_dir": str(node_dir / "work"),
+                "checkpoint_dir": str(node_dir / "checkpoint"), "flow_dir": str(tmp_path),
+                "log_path": str(node_dir / "log.txt")}
+        result = execute_node(task, lambda event: None, threading.Event())
+        assert result["ok"], result
+        assert not (node_dir / "scratch").exists()
+        return result["outputs"]
+
+    loaded = run(LoadData, "data", {"source": str(user_dir), "limit": 90}, {})
+    assert _listing(user_dir) == before
+    data_dir = Path(loaded["dataset"]["path"])
+    stored = _listing(data_dir)
+    split = run(SplitData, "split", {"eval_rows": 10}, {"dataset": loaded["dataset"]})
+    assert _listing(data_dir) == stored and not any("cache-" in name for name in stored)
+    assert len(datasets.load_from_disk(split["eval"]["path"])) == 10

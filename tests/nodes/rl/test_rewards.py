@@ -80,3 +80,9 @@ def test_reward_nodes_are_registered(tmp_path: Path) -> None:
 
     types = {n.type for n in node_types()}
     assert {"reward.regex", "reward.exact_match", "reward.length", "train.ppo", "train.grpo"} <= types
+
+
+def test_a_backtracking_reward_pattern_is_an_error_not_a_hang() -> None:
+    fn, _ = reward_function({"kind": "regex", "name": "r", "pattern": "(a|aa)+$"})
+    with pytest.raises(NodeRunError, match="did not finish"):
+        fn(["a" * 40 + "b"])

@@ -131,3 +131,24 @@ def test_node_error_names_the_field(make_ctx) -> None:
     with pytest.raises(NodeRunError) as err:
         Calculator().run(make_ctx(), PortValues({"expression": "2 +* 3"}), Calculator.Params())
     assert err.value.field == "expression" and "'*'" in str(err.value)
+
+
+@pytest.mark.parametrize("expression", ["comb(10**9, 5*10**8)", "perm(10**7, 10**6)", "round(1/3, 10**9)",
+                                        "lcm(" + ", ".join(["9" * 3000] * 12) + ")"])
+def test_huge_combinatorics_are_refused_before_computing(expression: str) -> None:
+    """In a subprocess with a deadline: math.comb(10**9, 5*10**8) holds the GIL for minutes, so a hang
+    could not even be interrupted in this process. The limit is checked before anything big is built."""
+    import subprocess
+    import sys
+
+    code = ("from flowstudio.nodes.tools.calculator import evaluate, CalcError\n"
+            f"try:\n    evaluate({expression!r})\nexcept CalcError as e:\n    print('refused:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert out.stdout.startswith("refused:") and "too" in out.stdout, out.stdout + out.stderr
+
+
+def test_combinatorics_within_the_limit_are_exact() -> None:
+    assert evaluate("comb(52, 5)").value == 2598960
+    assert evaluate("perm(5, 2)").value == 20 and evaluate("perm(4)").value == 24
+    assert evaluate("comb(5, 7)").value == 0 and evaluate("lcm(4, 6, 10)").value == 60
+    assert evaluate("round(2/3, 3)").value == Fraction(667, 1000)

@@ -63,9 +63,11 @@ def test_timeout_is_a_clear_error_not_a_hang(make_ctx) -> None:
 
 
 @pytest.mark.parametrize("own_session", [False, True], ids=["group", "setsid"])
-def test_timeout_also_kills_children(make_ctx, tmp_path, own_session: bool) -> None:
+def test_timeout_also_kills_children(make_ctx, tmp_path, own_session: bool, monkeypatch) -> None:
+    """Without a jail (the marker is outside the scratch dir); jails are covered in test_containment.py."""
     import time
 
+    monkeypatch.setenv("FLOWSTUDIO_SANDBOX", "none")
     marker = tmp_path / "child_alive"
     child = f"import time; time.sleep(2); open({str(marker)!r}, 'w')"
     code = ("import subprocess, sys, time\n"
@@ -123,7 +125,8 @@ def _code_flow(tmp_path: Path, marker: Path) -> Path:
 
 
 def _flowstudio(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # no jail: these tests are about consent, and their marker lies outside the snippet's scratch dir
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FLOWSTUDIO_SANDBOX": "none"}
     return subprocess.run([sys.executable, "-m", "flowstudio", *args], capture_output=True, text=True, env=env,
                           timeout=300)
 
@@ -181,10 +184,12 @@ BACKGROUND = {
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 @pytest.mark.parametrize("how", sorted(BACKGROUND))
-def test_background_children_die_when_the_snippet_exits_normally(make_ctx, how: str) -> None:
+def test_background_children_die_when_the_snippet_exits_normally(make_ctx, how: str, monkeypatch) -> None:
+    """The supervisor's own sweep, without a jail (pids are then this machine's pids)."""
     import signal
     import time
 
+    monkeypatch.setenv("FLOWSTUDIO_SANDBOX", "none")
     started = time.monotonic()
     _, out = run(make_ctx, BACKGROUND[how], timeout_s=20)
     seconds = time.monotonic() - started
@@ -201,9 +206,10 @@ def test_background_children_die_when_the_snippet_exits_normally(make_ctx, how: 
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
-def test_the_process_group_is_killed_even_when_the_supervisor_is(tmp_path) -> None:
+def test_the_process_group_is_killed_even_when_the_supervisor_is(tmp_path, monkeypatch) -> None:
     import signal
 
+    monkeypatch.setenv("FLOWSTUDIO_SANDBOX", "none")
     from flowstudio.nodes.tools.sandbox import SandboxLimits, run_python
 
     code = ("import os, subprocess, sys, time\n"
