@@ -18,6 +18,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 MODES = ("bwrap", "unshare", "none")
@@ -61,12 +62,30 @@ def wrap(args: list[str], scratch: Path) -> list[str]:
     chosen = mode()
     scratch = scratch.resolve()
     if chosen == "bwrap":
+        # /tmp becomes private; the interpreter (a venv under /tmp, say) is bound back read-only
+        keep = [arg for path in _interpreter_paths() if _under(path, Path("/tmp"))
+                for arg in ("--ro-bind", str(path), str(path))]
         return [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--bind", str(scratch), str(scratch), "--chdir", str(scratch),
+                "--tmpfs", "/tmp", *keep, "--bind", str(scratch), str(scratch), "--chdir", str(scratch),
                 "--unshare-all", "--die-with-parent", "--new-session", "--", *args]
     if chosen == "unshare":
         return [shutil.which("unshare") or "unshare", *_UNSHARE_FLAGS, *args]
     return list(args)
+
+
+def _interpreter_paths() -> list[Path]:
+    """What `python -I` needs to start: the venv, the base installation, the real executable's directory."""
+    found: list[Path] = []
+    for value in (sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+                  os.path.dirname(os.path.abspath(sys.executable))):
+        path = Path(value).resolve()
+        if path.exists() and not any(_under(path, other) for other in found):
+            found = [other for other in found if not _under(other, path)] + [path]
+    return found
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def describe() -> str:

@@ -83,6 +83,7 @@ class ScriptedPrompts:
         self.open_paths: list[Path | None] = []
         self.templates: list[Path | None] = []
         self.confirms: list[bool] = []
+        self.resumes: list[str] = []  # "resume" | "restart" | "cancel"
         self.asked: list[str] = []
         self.errors: list[str] = []
 
@@ -97,6 +98,10 @@ class ScriptedPrompts:
     def confirm(self, parent: Any, title: str, text: str, action: str) -> bool:
         self.asked.append(f"confirm:{title}")
         return self.confirms.pop(0)
+
+    def resume_run(self, parent: Any, text: str) -> str:
+        self.asked.append("resume_run")
+        return self.resumes.pop(0)
 
     def open_path(self, parent: Any, start: str, filters: str) -> Path | None:
         self.asked.append("open")

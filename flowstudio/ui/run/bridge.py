@@ -22,23 +22,29 @@ from flowstudio.engine.events import Event, RunStarted
 
 
 class _RunThread(QThread):
-    """Runs one `engine.run` call; reports through signals (emitted from this thread)."""
+    """Runs one `engine.run` (or `engine.resume`) call; reports through signals (emitted from this thread)."""
 
     eventEmitted = Signal(object)  # noqa: N815 - an engine Event
     runEnded = Signal(object)  # noqa: N815 - the RunResult
     runError = Signal(str, list)  # noqa: N815 - message, problems (FlowInvalidError) or []
 
-    def __init__(self, bridge: RunBridge, flow: Flow, flow_dir: Path, options: RunOptions) -> None:
+    def __init__(self, bridge: RunBridge, flow: Flow, flow_dir: Path, options: RunOptions,
+                 resume_dir: Path | None = None) -> None:
         super().__init__()
         self.bridge = bridge
         self.flow = flow
         self.flow_dir = flow_dir
         self.options = options
+        self.resume_dir = resume_dir
 
     def run(self) -> None:
         try:
             engine = self.bridge.engine_for_run()
-            result = engine.run(self.flow, flow_dir=self.flow_dir, options=self.options, listeners=[self._listen])
+            if self.resume_dir is not None:  # finished nodes are reused, a stopped one continues from its checkpoint
+                result = engine.resume(self.resume_dir, options=self.options, listeners=[self._listen],
+                                       flow=self.flow, flow_dir=self.flow_dir)
+            else:
+                result = engine.run(self.flow, flow_dir=self.flow_dir, options=self.options, listeners=[self._listen])
         except Exception as exc:  # noqa: BLE001 - every failure to start is reported, never lost in a thread
             self.runError.emit(f"{type(exc).__name__}: {exc}" if not _is_flowstudio(exc) else str(exc),
                                list(getattr(exc, "problems", []) or []))
@@ -100,8 +106,12 @@ class RunBridge(QObject):
 
     # -- commands
 
-    def start(self, flow: Flow, flow_dir: Path | None, options: RunOptions | None = None) -> bool:
-        """Run a snapshot of `flow` (the caller copies it) with `flow_dir` (None: a temporary directory)."""
+    def start(self, flow: Flow, flow_dir: Path | None, options: RunOptions | None = None,
+              resume_dir: Path | None = None) -> bool:
+        """Run a snapshot of `flow` (the caller copies it) with `flow_dir` (None: a temporary directory).
+
+        With `resume_dir` (a stopped or failed run's directory) the run continues there instead
+        (`Engine.resume`, with `flow` as the replacement snapshot)."""
         if self._thread is not None:
             return False
         if flow_dir is None:
@@ -109,7 +119,7 @@ class RunBridge(QObject):
                 self._temp_dir = tempfile.TemporaryDirectory(prefix="flowstudio-unsaved-")
             flow_dir = Path(self._temp_dir.name)
         self._stops = 0
-        thread = _RunThread(self, flow, flow_dir, options or RunOptions())
+        thread = _RunThread(self, flow, flow_dir, options or RunOptions(), resume_dir)
         thread.eventEmitted.connect(self.event)  # queued: emitted in the run thread, received here
         thread.runEnded.connect(self._ended)
         thread.runError.connect(self._failed)

@@ -19,9 +19,13 @@ from ..canvas.view import CanvasView
 
 class RunPrompts(Protocol):
     """The window's questions (`Prompts`): the presenter asks before running code from the flow file
-    and before a run replaces existing files."""
+    and before a run replaces existing files, and whether Run on a stopped run resumes it."""
 
     def confirm(self, parent: QWidget, title: str, text: str, action: str) -> bool: ...
+
+    def resume_run(self, parent: QWidget, text: str) -> str:
+        """Returns "resume", "restart" or "cancel"."""
+        ...
 
 
 class RunStatus(Protocol):
@@ -33,7 +37,7 @@ class RunStatus(Protocol):
 class RunHost(Protocol):
     """The main window as the Run seam and the run presenter see it."""
 
-    actions_: dict[str, QAction]  # Run, Run to Selected and Stop are enabled from here
+    actions_: dict[str, QAction]  # Run, Run to Selected, Stop and Resume are enabled from here
     docks: dict[str, QDockWidget]  # the "run" dock is shown when a run starts
     has_flow: bool
     canvas: CanvasView

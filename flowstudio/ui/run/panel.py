@@ -1,8 +1,9 @@
 """The Run panel: what the current (or last) run is doing, node by node.
 
 A table of nodes (status, time, progress, last metrics or error), the log (log lines and streamed
-generated text), a live plot of the selected node's metrics, and when the run ends its outputs and
-run directory. It only displays: `RunPresenter` feeds it the engine's events.
+generated text), live plots of the selected node's metrics (a cached node's are read back from the run
+that produced them), and when the run ends its outputs and run directory. It only displays:
+`RunPresenter` feeds it the engine's events (and `reset` when another flow is opened).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -46,6 +47,7 @@ from flowstudio.engine.events import (
 
 from .. import theme
 from .metrics_plot import MetricsPlot
+from .recorded_metrics import cached_metrics
 
 COLUMNS = ("Node", "Status", "Time", "Progress", "Details")
 STATUS_TOKENS = {"done": "ok", "cached": "ok", "failed": "error", "cancelled": "warning", "skipped": "text_dim"}
@@ -80,6 +82,7 @@ class RunPanel(QWidget):
         self.run_dir: Path | None = None
         self.plotted: str | None = None
         self._stream_node: str | None = None
+        self._adding_row = False
         self._started: dict[str, float] = {}  # running nodes: when they started (the Time column ticks)
         self._tick = QTimer(self)
         self._tick.setInterval(500)
@@ -126,6 +129,10 @@ class RunPanel(QWidget):
         split.setStretchFactor(1, 4)
         layout.addWidget(split, 1)
 
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        em = self.fontMetrics().height()
+        return QSize(em * 60, em * 22)
+
     # -- a run's life
 
     def begin(self, description: str) -> None:
@@ -145,6 +152,14 @@ class RunPanel(QWidget):
         self.dir_label.setText("")
         self.open_dir.setEnabled(False)
         self.state.setText(description)
+        self.show_node(self.plotted)  # a node selected before the run: its plot fills as metrics arrive
+
+    def reset(self) -> None:
+        """Another flow was opened: nothing of the last run's stays."""
+        self.begin("No run yet: Run ▶ (F5) runs the flow.")
+        self._tick.stop()
+        self.plotted = None
+        self.plot.clear()
 
     def not_started(self, message: str) -> None:
         self._tick.stop()
@@ -176,6 +191,11 @@ class RunPanel(QWidget):
             self._set(event.node, "done", event.seconds, format_metrics(event.metrics))
         elif isinstance(event, NodeCached):
             self._set(event.node, "cached", None, format_metrics(event.metrics))
+            recorded = cached_metrics(event.node, event.cache_key, self.run_dir, event.source)
+            if recorded:
+                self.metrics[event.node] = recorded
+                if self.plotted == event.node:
+                    self.show_node(event.node)
         elif isinstance(event, NodeFailed):
             self._failed(event)
         elif isinstance(event, NodeCancelled):
@@ -221,6 +241,8 @@ class RunPanel(QWidget):
         self.plot.set_series(series, title)
 
     def _row_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        if self._adding_row:  # a row the run added became current by itself: keep the selected node
+            return
         if current is not None and current.text(0) != self.plotted:
             self.show_node(current.text(0))
 
@@ -231,7 +253,11 @@ class RunPanel(QWidget):
         if row is None:
             row = QTreeWidgetItem([node_id, "", "", "", ""])
             self.rows[node_id] = row
-            self.table.addTopLevelItem(row)
+            self._adding_row = True
+            try:
+                self.table.addTopLevelItem(row)
+            finally:
+                self._adding_row = False
         return row
 
     def _update_times(self) -> None:
@@ -259,7 +285,7 @@ class RunPanel(QWidget):
         last[event.name] = float(event.value)
         self._row(event.node).setText(4, format_metrics(last))
         if self.plotted == event.node:
-            if not self.plot.title:
+            if self.plot.title != f"{event.node}: metrics":
                 self.plot.title = f"{event.node}: metrics"
             self.plot.add(event.name, step, event.value)
 

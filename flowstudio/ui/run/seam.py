@@ -1,8 +1,10 @@
-"""The seam between the window and the engine: Run, Run to Selected and Stop.
+"""The seam between the window and the engine: Run, Run to Selected, Stop and Resume.
 
 The UI never executes a node itself. The window attaches its `RunPresenter` (presenter.py,
 which drives the engine through bridge.py) as the `Runner`; tests may attach another. The
-runner reports with `MainWindow.set_running`. Run is enabled while a flow is open and no run goes.
+runner reports with `MainWindow.set_running`. Run is enabled while a flow is open and no run goes;
+Resume too, when the runner says the open flow's last run can be resumed (`can_resume`; a runner
+without it never resumes).
 The window is seen through the `RunHost` protocol (host.py).
 """
 
@@ -22,6 +24,14 @@ class Runner(Protocol):
 
     def stop(self) -> None:
         """Stop the current run (training nodes save a checkpoint)."""
+
+
+class ResumingRunner(Runner, Protocol):
+    def can_resume(self, doc: FlowDocument) -> bool:
+        """Whether `doc`'s last run (this session) was stopped or failed and its run directory is still there."""
+
+    def resume(self, doc: FlowDocument) -> None:
+        """Continue that run from its checkpoints with the current flow; return at once."""
 
 
 class RunSeam:
@@ -46,6 +56,8 @@ class RunSeam:
         actions["run"].setEnabled(can_run)
         actions["run_selected"].setEnabled(can_run)
         actions["stop"].setEnabled(attached and self.running)
+        can_resume = getattr(self.runner, "can_resume", None)
+        actions["resume"].setEnabled(bool(can_run and can_resume is not None and can_resume(self.window.doc)))
 
     def run_flow(self) -> None:
         if self.runner is not None and self.window.has_flow:
@@ -54,6 +66,11 @@ class RunSeam:
     def run_selected(self) -> None:
         if self.runner is not None and self.window.has_flow:
             self.runner.run(self.window.doc, self.window.canvas.selected_node_ids())
+
+    def resume(self) -> None:
+        resume = getattr(self.runner, "resume", None)
+        if resume is not None and self.window.has_flow and not self.running:
+            resume(self.window.doc)
 
     def stop(self) -> None:
         if self.runner is not None:

@@ -73,6 +73,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("run_selected", "Run to &Selected Node", "run_seam.run_selected", "mdi6.play-outline", ("Shift+F5",),
                "Run the selected node and what it needs", enabled=False),
     ActionSpec("stop", "S&top", "run_seam.stop", "mdi6.stop", ("Ctrl+.",), "Stop the running flow", enabled=False),
+    ActionSpec("resume", "Res&ume", "run_seam.resume", "mdi6.play-pause", ("F6",),
+               "Continue the stopped run from its checkpoints", enabled=False),
     ActionSpec("validate", "&Check Flow", "validate_now", "mdi6.check-decagram-outline", ("F7",),
                "Validate the flow now and show the problems"),
     ActionSpec("serve", "S&erve…", "show_serve_dialog", "mdi6.server-network", (),
@@ -90,12 +92,12 @@ MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
                "quick_add", "group", "rename", "find_node")),
     ("&View", ("@docks", "reset_layout", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",
                "auto_layout", "-", "@theme", "full_screen")),
-    ("&Run", ("run", "run_selected", "stop", "-", "validate", "-", "serve")),
+    ("&Run", ("run", "run_selected", "stop", "resume", "-", "validate", "-", "serve")),
     ("&Help", ("find_action", "shortcuts", "-", "about")),
 )
 
 TOOLBAR = ("new", "open", "save", "-", "@undo", "@redo", "-", "quick_add", "auto_layout", "frame_all", "-",
-           "run", "stop", "validate", "@spacer", "@theme_toggle")
+           "run", "stop", "resume", "validate", "@spacer", "@theme_toggle")
 
 
 def _slot(window: WindowHost, name: str):  # noqa: ANN202 - a zero-argument callable

@@ -26,6 +26,7 @@ from .recovery import RecoveryEntry
 
 SaveAnswer = Literal["save", "discard", "cancel"]
 RestoreAnswer = Literal["restore", "discard", "later"]
+ResumeAnswer = Literal["resume", "restart", "cancel"]
 
 
 class Prompts:
@@ -57,6 +58,21 @@ class Prompts:
         if box.clickedButton() is discard:
             return "discard"
         return "later"
+
+    def resume_run(self, parent: QWidget, text: str) -> ResumeAnswer:
+        """Run was pressed on a stopped (or failed) run: continue it, start over, or neither."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Resume the stopped run?", text, parent=parent)
+        box.setInformativeText("Resume continues from the checkpoints; Start Over runs the flow again from the first step.")
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        restart = box.addButton("Start Over", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(resume)
+        box.exec()
+        if box.clickedButton() is resume:
+            return "resume"
+        if box.clickedButton() is restart:
+            return "restart"
+        return "cancel"
 
     def confirm(self, parent: QWidget, title: str, text: str, action: str) -> bool:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
