@@ -59,21 +59,6 @@ def children():
                 pass
     return found
 
-def sweep():
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for pid in children():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            return
-        time.sleep(0.005)
-
 def descendants():  # every process below us, from /proc's parent links
     parents = {}
     for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
@@ -89,12 +74,10 @@ def descendants():  # every process below us, from /proc's parent links
         found |= frontier
     return found
 
-def kill_all():
-    for _ in range(200):
-        below = descendants()
-        if not below:
-            return
-        for pid in below:
+def sweep(find=children):  # kill what `find` lists until nothing is left below us (or 5 s pass)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for pid in find():
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
@@ -103,7 +86,8 @@ def kill_all():
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
         except ChildProcessError:
-            pass
+            return
+        time.sleep(0.005)
 
 def stop(signum, frame):
     sweep()
@@ -121,7 +105,7 @@ while status is None:  # a watchdog on the number of processes: a fork bomb is s
         status = got
         break
     if max_procs > 0 and len(descendants()) > max_procs:
-        kill_all()
+        sweep(descendants)
         sys.stderr.write("flowstudio: the code started more than %d processes and was stopped\\n" % max_procs)
         sys.stderr.flush()
         status = os.waitpid(snippet, 0)[1] if os.path.exists("/proc/%d" % snippet) else 9
