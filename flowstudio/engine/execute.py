@@ -45,8 +45,14 @@ def _check_json(name: str, value: Any) -> None:
 
 
 def _remove_scratch(ctx: LocalContext) -> None:
-    if ctx.scratch_dir is not None and ctx.scratch_dir.exists():
-        shutil.rmtree(ctx.scratch_dir, ignore_errors=True)
+    """The node's scratch dir (in its run dir; the engine has checked that no symlink leads it out)."""
+    scratch = ctx.scratch_dir
+    if scratch is None:
+        return
+    if scratch.is_symlink():  # never follow a link planted in a received run dir
+        scratch.unlink()
+    elif scratch.exists():
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def execute_node(task: dict[str, Any], sink: Callable[[dict[str, Any]], None], cancel_event: threading.Event,

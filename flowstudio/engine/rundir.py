@@ -69,6 +69,15 @@ class RunDir:
     def node_dir(self, node_id: str) -> Path:
         return self.path / "nodes" / node_id
 
+    def unlink_planted(self, node_id: str) -> None:
+        """Remove symlinks standing where FlowStudio keeps real directories (`nodes/`, `nodes/<id>/`,
+        `nodes/<id>/scratch`): a run dir received from someone else must not make FlowStudio empty or delete a
+        directory elsewhere. Only the link goes; what it pointed to is untouched. (`work` may be a link: into
+        the cache, which `link_work` made; the engine unlinks it rather than deleting through it.)"""
+        for path in (self.path / "nodes", self.node_dir(node_id), self.node_dir(node_id) / "scratch"):
+            if path.is_symlink():
+                path.unlink()
+
     def work_dir(self, node_id: str) -> Path:
         return self.node_dir(node_id) / "work"
 

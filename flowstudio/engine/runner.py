@@ -309,6 +309,7 @@ class RunLoop:
 
     def _start(self, node: PlannedNode, alloc: Allocation, inputs: dict[str, Any], key: str) -> None:
         work = self.rundir.work_dir(node.id)
+        self.rundir.unlink_planted(node.id)  # a received run dir must not lead the deletes below elsewhere
         if work.is_symlink():
             work.unlink()
         elif work.exists():
