@@ -21,13 +21,16 @@ app: setup
 	$(BIN)/flowstudio
 
 demo: setup
-	$(BIN)/flowstudio run templates/prompt_chain.flow.json --input question="What is the capital of France?"
+	$(BIN)/flowstudio demo
 
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow"
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
 
 lint: setup
 	$(BIN)/ruff check .

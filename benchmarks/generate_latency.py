@@ -175,6 +175,19 @@ def main() -> None:
         f"{statistics.median(r['generate'] for r in runs[1:]) / runs[0]['generate']:.2f} | | |",
     ]
     print("\n".join(lines))
+    from benchmarks.report import Figure, emit
+
+    speed = best["chain"]["tps"] / best["plain"]["tps"]
+    emit("generate_latency", [
+        Figure("chain.generate tokens/s vs plain transformers generate (best of each)", round(speed, 3), "x",
+               anchor="plain transformers `generate`, same model, prompt and tokens", goal=">= 0.95",
+               met=speed >= 0.95),
+        Figure("first-token latency, chain.generate vs plain (best of each; > 1 means chain is faster)",
+               round(best["plain"]["first"] / best["chain"]["first"], 3), "x", anchor="plain transformers"),
+        Figure("second engine run (model warm in its worker) vs first, whole run",
+               round(statistics.median(r["run"] for r in runs[1:]) / runs[0]["run"], 3), "x",
+               anchor="the first run, which loads the model"),
+    ], notes=f"{args.model}, {args.tokens} new tokens greedy, CPU, {torch.get_num_threads()} thread(s)")
     if args.append:
         results = REPO / "benchmarks" / "RESULTS.md"
         stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

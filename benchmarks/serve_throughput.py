@@ -125,6 +125,15 @@ def main() -> None:
               "aggregate tok/s at 1 / 4 / 8 streams | worst TTFT s at 1 / 4 / 8 |\n|---|---|---|---|---|---|---|---|")
     print(header)
     print("\n".join(lines))
+    from benchmarks.report import Figure, emit
+
+    emit("serve_throughput", [
+        Figure("decode tokens/s through the OpenAI-compatible server (official client, streaming) vs plain generate",
+               round(ratio, 3), "x", anchor="plain transformers `generate` on the same loaded model", goal=">= 0.9",
+               met=ratio >= 0.9),
+        Figure("aggregate tokens/s at 8 concurrent streams / 1 stream",
+               round(concurrent_rows[-1][1] / concurrent_rows[0][1], 3), "x", anchor="one stream"),
+    ], notes=f"{args.model}, {args.tokens} tokens, median of {args.repeat} runs, {torch.get_num_threads()} thread(s)")
     if args.append:
         with (REPO / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as f:
             f.write(f"\n{lines[0]}\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 from flowstudio import __version__
 from flowstudio.core.errors import FlowStudioError
 
-VERB_MODULES = ("gui", "run", "validate", "export", "serve", "nodes", "schema", "cache")
+VERB_MODULES = ("gui", "run", "demo", "validate", "export", "serve", "nodes", "schema", "cache")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -171,7 +171,7 @@ def format_table(summary: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------- run
 
 
-def _install_sigint(engine: Any) -> Any:
+def install_sigint(engine: Any) -> Any:
     if threading.current_thread() is not threading.main_thread():
         return None
     presses = [0]
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
                          source=str(Path(args.flow).absolute()) if args.flow else None)
     listeners = [] if args.quiet else [ProgressView(sys.stderr)]
     engine = Engine()
-    previous = _install_sigint(engine)
+    previous = install_sigint(engine)
     try:
         if args.resume is not None:
             flow = load_flow(args.flow) if args.flow else None
