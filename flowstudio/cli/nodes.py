@@ -9,6 +9,7 @@ from typing import Any
 
 from flowstudio.core.node import Node, Port
 from flowstudio.core.registry import default_registry
+from flowstudio.export.notes import export_note
 
 
 def register(sub: Any) -> None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"### `{cls.type}` — {cls.title}\n\n{cls.description}\n")
                 ins = ", ".join(_port_text(p) for p in cls.input_ports()) or "none"
                 outs = ", ".join(_port_text(p) for p in cls.output_ports()) or "none"
-                print(f"- inputs: {ins}\n- outputs: {outs}\n")
+                print(f"- inputs: {ins}\n- outputs: {outs}\n- export: {export_note(cls)}\n")
                 rows = _params_text(cls)
                 if rows:
                     print("| param | default | description |\n|---|---|---|")

@@ -19,6 +19,16 @@ from typing import Any, TextIO
 from flowstudio.core.errors import FlowStudioError
 
 
+def _device(text: str) -> str:
+    from flowstudio.engine.devices import parse_device
+
+    try:
+        parse_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip().lower()
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a flow", description="Run a flow file locally.")
     p.add_argument("flow", nargs="?", metavar="FLOW", help="the flow file (*.flow.json); optional with --resume")
@@ -26,8 +36,9 @@ def register(sub: Any) -> None:
                    help="override a param (VALUE is JSON, or else a string); repeatable")
     p.add_argument("--input", dest="inputs", action="append", default=[], metavar="NODE_ID=TEXT",
                    help="set the text of an io.text node; repeatable")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto: GPUs when there are any (default); cpu: never; cuda: require one")
+    p.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda|cuda:0,1",
+                   help="auto: GPUs when there are any (default); cpu: never; cuda: require one; "
+                        "cuda:0,2: only these GPUs (nvidia-smi's indices)")
     p.add_argument("--no-cache", action="store_true", help="run every node, even unchanged ones")
     p.add_argument("--run-dir", type=Path, help="where to keep this run: a new or empty directory (default: a new "
                    "directory under the runs dir); continue an earlier run with --resume instead")

@@ -38,6 +38,8 @@ class NodeSpec(BaseModel):
     params: dict[str, JsonValue] = Field(default_factory=dict, description="Params by name")
     position: tuple[float, float] = (0.0, 0.0)
     title: str | None = None
+    bypass: bool = Field(False, description="Switched off for runs: inputs pass through to outputs of their "
+                         "type (see core/bypass.py); written only when true")
 
 
 class EdgeSpec(BaseModel):
@@ -97,6 +99,8 @@ class Flow(BaseModel):
         for node in data["nodes"]:
             if node.get("title") is None:
                 node.pop("title", None)
+            if not node.get("bypass"):
+                node.pop("bypass", None)
         for group in data["groups"]:
             if group.get("color") is None:
                 group.pop("color", None)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .bypass import bypass_problems, soften_bypassed
 from .flow import EdgeSpec, Flow, NodeSpec
 from .graph import FlowGraph
 from .limits import MAX_NODE_ID_LENGTH, clip, text_problem, value_problem
@@ -167,6 +168,10 @@ def validate_flow(
     if cycle:
         problems.append(Problem("cycle", "the flow has a cycle: " + " -> ".join([*cycle, cycle[0]]), node_id=cycle[0],
                                 hint="remove one of these connections; flows must be acyclic"))
+    if any(node.bypass for node in flow.nodes):  # what a run does without them, as warnings
+        problems = soften_bypassed(problems, flow)
+        if not cycle and len(counts) == len(flow.nodes):
+            problems += bypass_problems(flow, registry)
     return problems
 
 

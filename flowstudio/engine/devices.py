@@ -126,6 +126,38 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+DEVICE_HELP = "auto, cpu, cuda (every GPU) or a GPU set such as cuda:0,2 (nvidia-smi's indices)"
+
+
+def parse_device(device: str) -> tuple[str, tuple[int, ...] | None]:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:0,2' -> (mode, GPU indices or None for all). ValueError otherwise."""
+    text = device.strip().lower()
+    if text in ("auto", "cpu", "cuda"):
+        return text, None
+    if text.startswith("cuda:"):
+        parts = [p.strip() for p in text[5:].split(",")]
+        if parts and all(p.isdigit() for p in parts):
+            return "cuda", tuple(sorted({int(p) for p in parts}))
+    raise ValueError(f"device must be {DEVICE_HELP}, not {device!r}")
+
+
+def device_problem(device: str, inventory: DeviceInventory) -> str | None:
+    """Why `device` cannot be used on this machine (None when it can)."""
+    try:
+        mode, chosen = parse_device(device)
+    except ValueError as exc:
+        return str(exc)
+    if mode == "cuda" and inventory.gpu_count == 0:
+        return (f"--device {device}: no GPU was found on this machine (nvidia-smi lists none); "
+                "use --device auto or cpu")
+    have = {g.index for g in inventory.gpus}
+    if chosen is not None and not set(chosen) <= have:
+        missing = ", ".join(str(i) for i in sorted(set(chosen) - have))
+        return (f"--device {device}: this machine has no GPU {missing} (GPUs: "
+                f"{', '.join(str(i) for i in sorted(have))})")
+    return None
+
+
 def detect_inventory() -> DeviceInventory:
     """Detect GPUs (count, name, total/free memory) without importing torch."""
     notes: list[str] = []

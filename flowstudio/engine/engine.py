@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowstudio.core import warm
 from flowstudio.core.errors import FlowStudioError
 from flowstudio.core.flow import Flow
 from flowstudio.core.registry import NodeRegistry, default_registry
 from flowstudio.engine.cache import ArtifactStore
 from flowstudio.engine.cancel import CancelRequest
-from flowstudio.engine.devices import DeviceInventory, detect_inventory
+from flowstudio.engine.devices import DeviceInventory, detect_inventory, device_problem
 from flowstudio.engine.events import Event
 from flowstudio.engine.options import RunOptions
 from flowstudio.engine.plan import RunSetupError, apply_overrides, build_plan, restrict_until
@@ -116,11 +117,8 @@ class Engine:
 
     def _run(self, flow: Flow, flow_dir: Path, options: RunOptions, listeners: list[Listener],
              resumed: bool) -> RunResult:
-        if options.device == "cuda" and self.inventory.gpu_count == 0:
-            raise RunSetupError("--device cuda: no GPU was found on this machine (nvidia-smi lists none); "
-                                "use --device auto or cpu")
-        if options.device not in ("auto", "cpu", "cuda"):
-            raise RunSetupError(f"device must be auto, cpu or cuda, not {options.device!r}")
+        if (device_error := device_problem(options.device, self.inventory)) is not None:
+            raise RunSetupError(device_error)
         plan = build_plan(flow, self.registry, flow_dir, allow_code=options.allow_code, source=options.source)
         if not self._run_lock.acquire(blocking=False):
             raise FlowStudioError("this engine is already running a flow; wait for it or use another Engine")
@@ -194,9 +192,21 @@ class Engine:
         summary: dict[str, Any] = {"status": status, "run_dir": str(rundir.path), "run_id": run_id,
                                    "flow": loop.plan.flow.name, "started": started, "seconds": round(seconds, 4),
                                    "nodes": nodes, "outputs": outputs}
+        if loop.plan.bypassed:
+            summary["bypassed"] = dict(loop.plan.bypassed)
         if listener_errors:
             summary["listener_errors"] = listener_errors
         return summary
+
+    def free_memory(self) -> int:
+        """Close the idle worker processes, and with them every model they keep warm (GPU memory
+        included: the process goes). Returns how many were closed. Refused while a run is going on."""
+        if self._run_lock.locked():
+            raise FlowStudioError("a run is in progress; free memory when it has ended")
+        closed = len(self.workers.pids)
+        self.workers.trim_idle(0)
+        warm.clear()  # nodes run in this process (RunOptions(workers=False)) keep theirs here
+        return closed
 
     # --------------------------------------------------------------------------------------- cancel
 

@@ -13,7 +13,7 @@ class RunOptions:
     sets: Sequence[str] = ()  # "NODE_ID.PARAM=VALUE" (JSON value, else a string)
     inputs: Sequence[str] = ()  # "NODE_ID=TEXT" for io.text nodes
     until: str | None = None  # run only this node and what it needs
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:0,2 (a GPU set; devices.parse_device)
     use_cache: bool = True  # False: run every node (results are still stored)
     run_dir: Path | None = None  # default: a new directory under runs_dir()
     allow_code: bool = False  # consent for nodes that run code from the flow file

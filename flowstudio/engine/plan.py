@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowstudio.core.bypass import resolve_bypass
 from flowstudio.core.errors import FlowStudioError
 from flowstudio.core.flow import Flow
 from flowstudio.core.graph import FlowGraph
@@ -154,6 +155,7 @@ class Plan:
     flow_dir: Path
     order: list[str]
     nodes: dict[str, PlannedNode]
+    bypassed: dict[str, str] = field(default_factory=dict)  # node id -> why it does not run (bypass)
 
 
 def _absolute_params(cls: type[Node], params: NodeParams, flow_dir: Path) -> tuple[NodeParams, list[str]]:
@@ -177,6 +179,8 @@ def build_plan(flow: Flow, registry: NodeRegistry, flow_dir: Path, *, allow_code
     problems = errors(validate_flow(flow, registry, flow_dir))
     if problems:
         raise FlowInvalidError(problems, source)
+    resolved = resolve_bypass(flow, registry)  # bypassed nodes and what needed them leave the plan
+    flow = resolved.flow
     if not allow_code:
         risky = [(n, risk) for n in flow.nodes if (risk := registry.get(n.type).code_risk(n.params))]
         if risky:
@@ -203,4 +207,4 @@ def build_plan(flow: Flow, registry: NodeRegistry, flow_dir: Path, *, allow_code
         node.upstream = {src for inp in node.inputs for src, _ in inp.sources}
         for up in node.upstream:
             nodes[up].downstream.add(node_id)
-    return Plan(flow, flow_dir, order, nodes)
+    return Plan(flow, flow_dir, order, nodes, resolved.messages)

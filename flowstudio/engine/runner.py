@@ -130,6 +130,8 @@ class RunLoop:
                              nodes=list(self.plan.order), resumed=resumed))
         for node_id in self.plan.order:
             self.emit(NodeQueued(node=node_id, node_type=self.plan.nodes[node_id].type))
+        for node_id, reason in self.plan.bypassed.items():  # they do not run (bypass); the run may succeed
+            self.emit(NodeSkipped(node=node_id, reason=reason))
         inbox = self.workers.inbox
         while True:
             try:

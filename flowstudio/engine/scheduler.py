@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flowstudio.core.node import Resources
-from flowstudio.engine.devices import DeviceInventory
+from flowstudio.engine.devices import DeviceInventory, parse_device
 
 
 class Unschedulable(Exception):
@@ -52,11 +52,10 @@ def default_cpu_concurrency(cpu_count: int) -> int:
 class ResourcePool:
     def __init__(self, inventory: DeviceInventory, device: str = "auto", cpu_concurrency: int | None = None,
                  light_concurrency: int = 4, use_workers: bool = True) -> None:
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, not {device!r}")
+        mode, chosen = parse_device(device)  # ValueError for anything else
         self.inventory = inventory
-        self.device = device
-        self.gpus = [g.index for g in inventory.gpus] if device != "cpu" else []
+        self.device = mode
+        self.gpus = [g.index for g in inventory.gpus if chosen is None or g.index in chosen] if mode != "cpu" else []
         self.free_gpus: set[int] = set(self.gpus)
         self.cpu_slots = cpu_concurrency if cpu_concurrency is not None else default_cpu_concurrency(inventory.cpu_count)
         self.cpu_slots = max(1, self.cpu_slots)

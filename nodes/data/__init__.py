@@ -2,4 +2,4 @@
 storage of dataset artifacts (`storage`) and the training views of rows (`examples`) that the
 training, RL and evaluation families share."""
 
-NODE_MODULES: tuple[str, ...] = ("datasets",)
+NODE_MODULES: tuple[str, ...] = ("datasets", "tool_use")

@@ -14,6 +14,7 @@ from flowstudio.core.ports import Dataset, Metrics, Tokenizer
 from flowstudio.core.problems import Problem
 
 from .formats import EXPECTED, is_conversational, parse_mapping, renames, require_format, validate_rows
+from .head import SHAREGPT_ROLES, check_data
 from .storage import BUILTIN_DATASETS, FILE_TYPES, load_dataset_artifact, read_data, save_dataset
 
 FormatName = Literal["auto", "messages", "prompt_completion", "text", "preference", "qa"]
@@ -46,12 +47,24 @@ class LoadData(Node):
     def check(cls, params: NodeParams, flow_dir: Path | None) -> list[Problem]:
         assert isinstance(params, cls.Params)
         try:
-            _source_path(params.source, flow_dir)
+            path = _source_path(params.source, flow_dir)
             parse_mapping(params.column_mapping)
         except NodeRunError as err:
             return [Problem("bad_source" if err.field == "source" else "bad_param", str(err), field=err.field,
                             hint=err.hint)]
-        return []
+        return check_data(path, params.format, params.column_mapping, params.split)  # the first rows, bounded
+
+    @classmethod
+    def preview(cls, params: NodeParams, flow_dir: Path | None, tokenizer_source: str | None = None) -> dict[str, Any]:
+        """The Dataset panel's view of the source: first rows, format, mapping, token lengths (no torch)."""
+        from .preview import preview_data
+
+        assert isinstance(params, cls.Params)
+        try:
+            path = _source_path(params.source, flow_dir)
+        except NodeRunError as err:
+            return {"error": str(err), "hint": err.hint, "field": err.field}
+        return preview_data(path, params.format, params.column_mapping, params.split, flow_dir, tokenizer_source)
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
         path = _source_path(params.source, ctx.flow_dir)
@@ -75,10 +88,6 @@ class LoadData(Node):
                                 conversational=is_conversational(head, fmt), source=params.source)
         ctx.metric("rows", len(ds))
         return {"dataset": artifact}
-
-
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
-                  "tool": "tool", "function_call": "assistant", "observation": "tool"}
 
 
 def _is_sharegpt(messages: Any) -> bool:

@@ -78,7 +78,7 @@ class Perplexity(_Eval):
         split = [render_prompt_and_full(row, fmt, tok) for row in ds]
         answers_only = params.tokens == "answers" or (params.tokens == "auto" and fmt != "text")
         nll, tokens = mean_nll(model, tok, [full for _, full in split], device, params.max_length,
-                               params.batch_size, progress=lambda i, n: ctx.progress(i, n),
+                               params.batch_size, progress=lambda i, n: ctx.progress(i, n, "perplexity"),
                                prefixes=[head for head, _ in split] if answers_only else None)
         metrics = {"nll": nll, "perplexity": math.exp(min(nll, 700.0)), "tokens": float(tokens)}
         for name, value in metrics.items():
@@ -131,7 +131,7 @@ class QaAccuracy(_Eval):
         rows = ds.to_list()
         preds = generate_texts(model, tok, [qa_prompt(tok, str(r["question"])) for r in rows], device,
                                params.max_new_tokens, params.batch_size,
-                               progress=lambda i, n: ctx.progress(i, n), stream=ctx.stream)
+                               progress=lambda i, n: ctx.progress(i, n, "answering"), stream=ctx.stream)
         table = []
         for row, pred in zip(rows, preds, strict=True):
             exact, contains = score_answer(str(row["answer"]), pred)
@@ -208,7 +208,8 @@ class RewardScore(_Eval):
 
             require_chat_template(tok, "model")
         completions = generate_texts(model, tok, prompts, device, params.max_new_tokens, params.batch_size,
-                                     params.temperature, params.seed, progress=lambda i, n: ctx.progress(i, n),
+                                     params.temperature, params.seed,
+                                     progress=lambda i, n: ctx.progress(i, n, "generating"),
                                      strip=False)  # scored_text decides, as for PPO
         del model
         rm_path = artifact_path(inputs.reward_model, "reward model", "reward_model")
@@ -216,7 +217,8 @@ class RewardScore(_Eval):
         rm = AutoModelForSequenceClassification.from_pretrained(rm_path, trust_remote_code=trust).to(device).eval()
         rm_tok = load_tokenizer(rm_path, trust_remote_code=trust)
         texts = [scored_text(rm_tok, p, c) for p, c in zip(prompts, completions, strict=True)]
-        scores = reward_scores(rm, rm_tok, texts, device, batch_size=params.batch_size)
+        scores = reward_scores(rm, rm_tok, texts, device, batch_size=params.batch_size,
+                               progress=lambda i, n: ctx.progress(i, n, "scoring"))
         mean = sum(scores) / len(scores)
         metrics = {"mean_reward": mean, "std_reward": math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)),
                    "min_reward": min(scores), "max_reward": max(scores), "rows": float(len(scores))}

@@ -138,8 +138,9 @@ def _add_nll(logits: Any, labels: Any, mask: Any, total: float, count: int) -> t
 
 
 def reward_scores(model: Any, tokenizer: Any, texts: Sequence[str], device: str, max_length: int = 1024,
-                  batch_size: int = 8) -> list[float]:
-    """The score of a sequence-classification (reward) model for each text, read at `scored_positions`."""
+                  batch_size: int = 8, progress: Any = None) -> list[float]:
+    """The score of a sequence-classification (reward) model for each text, read at `scored_positions`;
+    `progress(done, total)` after each batch."""
     import torch
 
     head = ScalarHead(model)
@@ -150,6 +151,8 @@ def reward_scores(model: Any, tokenizer: Any, texts: Sequence[str], device: str,
         with torch.no_grad():
             batch = head.sequence_scores(enc["input_ids"], enc["attention_mask"])
         scores.extend(float(x) for x in batch.cpu())
+        if progress is not None:
+            progress(len(scores), len(texts))
     return scores
 
 

@@ -200,8 +200,11 @@ class MergeLora(Node):
         if not is_adapter_dir(path):
             ctx.log("the model is not a LoRA adapter: nothing to merge")
             return {"model": inputs.model}
+        ctx.progress(0, 2, "merging LoRA")
         model = load_causal_lm(path, params.dtype, "cpu", bool(meta.get("trust_remote_code")), merge_adapter=True)
+        ctx.progress(1, 2, "saving")
         out = save_model_dir(model, load_tokenizer(path), Path(ctx.work_dir) / "merged")
+        ctx.progress(2, 2, "saved")
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=params.dtype,
                                         trust_remote_code=bool(meta.get("trust_remote_code")))}
 
@@ -282,8 +285,11 @@ class SaveModel(Node):
                                 copy_function=shutil.copyfile)  # not the cache's read-only modes
             else:
                 dtype = _declared_dtype(src) if params.dtype == "keep" else params.dtype
+                ctx.progress(0, 2, "loading" if not is_adapter_dir(src) else "merging LoRA")
                 model = load_causal_lm(src, dtype, "cpu", trust)
+                ctx.progress(1, 2, f"writing {dtype}")
                 save_model_dir(model, load_tokenizer(src, trust_remote_code=trust), tmp)
+                ctx.progress(2, 2, "saved")
 
         replaced = out.exists() and any(out.iterdir())
         out = write_model_dir(out, build, node_id=ctx.node_id, source=str(meta.get("source", "")),

@@ -199,6 +199,8 @@ def run_grpo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
 
     trained = trainer.model
     if hasattr(trained, "merge_and_unload"):
+        ctx.log("merging the LoRA adapter")
         trained = trained.merge_and_unload()
+    ctx.log("saving the model")
     out = save_model_dir(trained, tokenizer, Path(ctx.work_dir) / "model")
     return {"model": model_artifact(out, source=f"train.grpo:{ctx.node_id}")}

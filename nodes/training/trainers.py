@@ -24,6 +24,19 @@ class _Trainer(Node):
     category = "Training"
     resources = Resources(gpus=1, worker=True, memory_gb=2.0)
 
+    @classmethod
+    def check(cls, params: Any, flow_dir: Path | None) -> list[Any]:
+        from .launch.configs import launch_problems
+
+        return launch_problems(params)
+
+    def launched(self, ctx: Any, inputs: Any, params: Any) -> dict[str, Any] | None:
+        """launcher=accelerate: this node's outputs from `accelerate launch` (every rank runs this same
+        `run`, see launch/launcher.py); None: train here."""
+        from .launch.launcher import launch_node, wants_launch
+
+        return launch_node(self, ctx, inputs, params) if wants_launch(ctx, params) else None
+
 
 def _prepare(ctx: Any, inputs: Any, params: TrainParams) -> tuple[str, Path, dict[str, Any], Any]:
     """(device, base model dir, its meta, tokenizer) for any trainer node."""
@@ -62,15 +75,18 @@ def _save_policy(trainer: Any, tokenizer: Any, out: Path, base_dir: Path, lora: 
     """Full model, or the adapter with `base_model_name_or_path` pointing at the absolute base directory."""
     import json
 
-    if lora:
+    main = trainer.is_world_process_zero()  # launcher=accelerate: rank 0 writes, the others wait for it
+    if lora and main:
         trainer.model.save_pretrained(out)
         cfg_path = out / "adapter_config.json"
         cfg = json.loads(cfg_path.read_text())
         cfg["base_model_name_or_path"] = str(base_dir)
         cfg_path.write_text(json.dumps(cfg, indent=2))
-    else:
-        trainer.save_model(str(out))
-    tokenizer.save_pretrained(out)
+    elif not lora:
+        trainer.save_model(str(out))  # every rank: FSDP gathers the weights; the Trainer writes on rank 0
+    if main:
+        tokenizer.save_pretrained(out)
+    trainer.accelerator.wait_for_everyone()
 
 
 class SupervisedFineTune(_Trainer):
@@ -95,8 +111,12 @@ class SupervisedFineTune(_Trainer):
         completion_only: bool = Field(True, description="Compute the loss on answers (assistant turns / "
                                       "completions) only, not on prompts")
         packing: bool = Field(False, description="Pack several short examples into each sequence (faster)")
+        fast: bool = Field(True, description="Padding-free batches (when the model keeps packed examples "
+                           "apart), fused AdamW and Liger kernels on a GPU: faster, same loss")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        if (launched := self.launched(ctx, inputs, params)) is not None:
+            return launched
         from flowstudio.nodes.data.examples import sft_dataset
         from flowstudio.nodes.data.storage import load_dataset_artifact
         from flowstudio.nodes.hf.loading import fp32_master_weights, load_causal_lm, model_artifact
@@ -108,6 +128,7 @@ class SupervisedFineTune(_Trainer):
             fingerprint,
             fit_embeddings,
             make_callback,
+            phase,
             prepare_resume,
             quiet_trainer,
             run_training,
@@ -128,11 +149,17 @@ class SupervisedFineTune(_Trainer):
         model = load_causal_lm(model_dir, weights_dtype(meta, lora), "cpu", trust)
         fit_embeddings(model, tok, ctx)
         peft_cfg = peft_config(lora, model) if lora else None
+        from .fast import fast_settings
+
+        fast_cfg, collator, fast_log = fast_settings(model, tok, device, enabled=params.fast, packing=params.packing)
+        for line in fast_log:
+            ctx.log(line)
         args = SFTConfig(**training_kwargs(params, ctx, device, eval_ds is not None), packing=params.packing,
-                         **extra_cfg)
+                         **extra_cfg, **fast_cfg)
         callback = make_callback(ctx)
         trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                             processing_class=tok, peft_config=peft_cfg, callbacks=[callback])
+                             processing_class=tok, peft_config=peft_cfg, callbacks=[callback],
+                             data_collator=collator)
         quiet_trainer(trainer)
         fp32_master_weights(trainer.model)
         extra: dict[str, float] = {}
@@ -146,6 +173,7 @@ class SupervisedFineTune(_Trainer):
             extra["eval_loss"] = float(trainer.evaluate()["eval_loss"])
         extra["steps"] = float(trainer.state.global_step)
         out = Path(ctx.work_dir) / "model"
+        phase(ctx, trainer, "saving")
         _save_policy(trainer, tok, out, model_dir, lora is not None)
         metrics = final_metrics(callback, result, extra, ctx, trainer.state.global_step)
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=meta.get("dtype", "auto"),
@@ -179,6 +207,8 @@ class RewardModelTrain(_Trainer):
         accuracy_rows: int = Field(500, ge=1, description="Pairs scored for the accuracy metrics (per split)")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        if (launched := self.launched(ctx, inputs, params)) is not None:
+            return launched
         import torch
         from flowstudio.nodes.hf.loading import fp32_master_weights, require_safe_weights, save_model_dir
         from flowstudio.nodes.models.lora import peft_config
@@ -190,6 +220,7 @@ class RewardModelTrain(_Trainer):
             fingerprint,
             fit_embeddings,
             make_callback,
+            phase,
             prepare_resume,
             quiet_trainer,
             run_training,
@@ -215,30 +246,44 @@ class RewardModelTrain(_Trainer):
         quiet_trainer(trainer)
         fp32_master_weights(trainer.model)
         result = run_training(trainer, ctx, callback, resume, lineage)
+        if lora:
+            phase(ctx, trainer, "merging LoRA")
         trained = trainer.model.merge_and_unload() if lora else trainer.model
         trained.eval()
         extra = {"steps": float(trainer.state.global_step)}
         for name, split in (("train", train_ds), ("eval", eval_ds)):
             if split is not None:
-                acc, margin = _pair_accuracy(trained, tok, split, params, next(trained.parameters()).device)
+                acc, margin = _pair_accuracy(trained, tok, split, params, next(trained.parameters()).device,
+                                             lambda i, n, name=name: phase(ctx, trainer, f"{name} accuracy {i}/{n}"))
                 extra[f"{name}_accuracy"], extra[f"{name}_margin"] = acc, margin
                 ctx.metric(f"{name}_accuracy", acc, trainer.state.global_step)
-        out = save_model_dir(trained, tok, Path(ctx.work_dir) / "reward_model")
+        out = Path(ctx.work_dir) / "reward_model"
+        phase(ctx, trainer, "saving")
+        if trainer.is_world_process_zero():  # launcher=accelerate: rank 0 writes, the others wait for it
+            save_model_dir(trained, tok, out)
+        trainer.accelerator.wait_for_everyone()
         return {"reward_model": Artifact("reward_model", str(out.resolve()),
                                          {"base": str(model_dir), "trust_remote_code": trust,
                                           "lineage": lineage["segments"]}),
                 "metrics": final_metrics(callback, result, extra, ctx, trainer.state.global_step)}
 
 
-def _pair_accuracy(model: Any, tok: Any, ds: Any, params: Any, device: Any) -> tuple[float, float]:
-    """Share of pairs where r(chosen) > r(rejected), and the mean r(chosen) - r(rejected)."""
+def _pair_accuracy(model: Any, tok: Any, ds: Any, params: Any, device: Any,
+                   progress: Any = None) -> tuple[float, float]:
+    """Share of pairs where r(chosen) > r(rejected), and the mean r(chosen) - r(rejected); `progress(done,
+    total)` counts the texts scored (two per pair)."""
     from flowstudio.nodes.data.examples import pair_texts
     from flowstudio.nodes.hf.scoring import reward_scores
 
     rows = ds.select(range(min(params.accuracy_rows, len(ds)))).to_list()
     pairs = [pair_texts(r, tok) for r in rows]
-    chosen = reward_scores(model, tok, [c for c, _ in pairs], device, params.max_length, params.batch_size)
-    rejected = reward_scores(model, tok, [r for _, r in pairs], device, params.max_length, params.batch_size)
+    n = len(pairs)
+    report = progress or (lambda done, total: None)
+    report(0, 2 * n)
+    chosen = reward_scores(model, tok, [c for c, _ in pairs], device, params.max_length, params.batch_size,
+                           progress=lambda done, _t: report(done, 2 * n))
+    rejected = reward_scores(model, tok, [r for _, r in pairs], device, params.max_length, params.batch_size,
+                             progress=lambda done, _t: report(n + done, 2 * n))
     diffs = [c - r for c, r in zip(chosen, rejected, strict=True)]
     return sum(d > 0 for d in diffs) / len(diffs), sum(diffs) / len(diffs)
 
@@ -269,6 +314,8 @@ class DirectPreference(_Trainer):
                                                                          "DPO paper's loss")
 
     def run(self, ctx: Any, inputs: Any, params: Params) -> dict[str, Any]:
+        if (launched := self.launched(ctx, inputs, params)) is not None:
+            return launched
         from flowstudio.nodes.hf.loading import fp32_master_weights, load_causal_lm, model_artifact
         from flowstudio.nodes.models.lora import peft_config
         from trl import DPOConfig, DPOTrainer
@@ -278,6 +325,7 @@ class DirectPreference(_Trainer):
             fingerprint,
             fit_embeddings,
             make_callback,
+            phase,
             prepare_resume,
             quiet_trainer,
             run_training,
@@ -305,9 +353,11 @@ class DirectPreference(_Trainer):
         fp32_master_weights(trainer.model)
         result = run_training(trainer, ctx, callback, resume, lineage)
         trainer.model.eval()
-        margin = _logprob_margin(trainer.model, tok, train_ds, params, next(trainer.model.parameters()).device)
+        margin = _logprob_margin(trainer.model, tok, train_ds, params, next(trainer.model.parameters()).device,
+                                 lambda i, n: phase(ctx, trainer, f"log-prob margin {i}/{n}"))
         ctx.metric("margin", margin, trainer.state.global_step)
         out = Path(ctx.work_dir) / "model"
+        phase(ctx, trainer, "saving")
         _save_policy(trainer, tok, out, model_dir, lora is not None)
         extra = {"margin_start": lineage["margin_start"], "margin": margin, "steps": float(trainer.state.global_step)}
         return {"model": model_artifact(out, source=meta.get("source", ""), dtype=meta.get("dtype", "auto"),
@@ -316,8 +366,8 @@ class DirectPreference(_Trainer):
                 "metrics": final_metrics(callback, result, extra, ctx, trainer.state.global_step)}
 
 
-def _logprob_margin(model: Any, tok: Any, ds: Any, params: Any, device: Any) -> float:
-    """Mean over pairs of log p(chosen | prompt) - log p(rejected | prompt)."""
+def _logprob_margin(model: Any, tok: Any, ds: Any, params: Any, device: Any, progress: Any = None) -> float:
+    """Mean over pairs of log p(chosen | prompt) - log p(rejected | prompt); `progress(done, total)` per pair."""
     from flowstudio.nodes.data.examples import prompt_and_completions
     from flowstudio.nodes.hf.scoring import completion_logprob
 
@@ -327,4 +377,6 @@ def _logprob_margin(model: Any, tok: Any, ds: Any, params: Any, device: Any) -> 
         prompt, chosen, rejected = prompt_and_completions(row, tok)
         margins.append(completion_logprob(model, tok, prompt, chosen, device, params.max_length)
                        - completion_logprob(model, tok, prompt, rejected, device, params.max_length))
+        if progress is not None:
+            progress(len(margins), len(rows))
     return sum(margins) / len(margins)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF
 
+from flowstudio.core.bypass import SetBypass
 from flowstudio.core.edits import (
     AddGroup,
     AddNode,
@@ -23,12 +24,28 @@ from . import clipboard, layout
 from . import style as cs
 from .host import ViewHost
 
+NEW_NODE_SIZE = (cs.NODE_MIN_WIDTH + 20.0, 90.0)  # room kept for a node before it is drawn
+
+
+def occupied(view: ViewHost, skip: frozenset[str] = frozenset()) -> list[tuple[float, float, float, float]]:
+    """The canvas's node rectangles (x, y, w, h) in scene coordinates."""
+    return [(item.pos().x(), item.pos().y(), item.width, item.height)
+            for nid, item in view.canvas_scene.nodes.items() if nid not in skip]
+
+
+def free_spot(view: ViewHost, at: QPointF, size: tuple[float, float] = NEW_NODE_SIZE) -> QPointF:
+    """`at`, or the nearest place to it where a box of `size` covers no node (new nodes never land on old ones)."""
+    x, y = layout.free_position((at.x(), at.y()), size, occupied(view))
+    return QPointF(x, y)
+
 
 def add_node(view: ViewHost, type_id: str, scene_pos: QPointF) -> str | None:
-    """Add a node of `type_id` with its top-left corner at `scene_pos` (one undo step); select it."""
+    """Add a node of `type_id` with its top-left corner at `scene_pos`, or the nearest free place to it (one
+    undo step); select it."""
     if view.doc.registry.find(type_id) is None:
         view.statusMessage.emit(f"node type {type_id!r} is not installed")
         return None
+    scene_pos = free_spot(view, scene_pos)
     spec = view.doc.make_node(type_id, (round(scene_pos.x(), 1), round(scene_pos.y(), 1)))
     cls = view.doc.registry.find(type_id)
     if not view.push(AddNode(spec, label=f"Add {cls.title or type_id}")):
@@ -71,26 +88,43 @@ def cut(view: ViewHost) -> None:
         view.push(removal)
 
 
-def paste(view: ViewHost) -> None:
-    """Paste the clipboard's flow JSON: at the cursor when it is over the canvas, else offset."""
+def paste(view: ViewHost, connections: bool = False) -> None:
+    """Paste the clipboard's flow JSON: at the cursor when it is over the canvas, else offset; on free space.
+    `connections`: also connect the pasted nodes' inputs that came from nodes outside the copy (ComfyUI's
+    Ctrl+Shift+V), where those nodes are in this flow."""
     fragment = clipboard.clipboard_fragment()
     if fragment is None or not fragment.nodes:
         view.statusMessage.emit("the clipboard holds no FlowStudio nodes")
         return
-    paste_fragment(view, fragment, view.cursor_anchor())
+    paste_fragment(view, fragment, view.cursor_anchor(), connections)
 
 
-def paste_fragment(view: ViewHost, fragment, at: QPointF | None) -> None:
+def _fragment_box(view: ViewHost, fragment) -> tuple[float, float, float, float]:
+    """The fragment's extent (x, y, w, h) at its own positions, with each node's drawn size when known."""
+    sizes = {nid: (item.width, item.height) for nid, item in view.canvas_scene.nodes.items()}
+    xs, ys, rights, bottoms = [], [], [], []
+    for n in fragment.nodes:
+        w, h = sizes.get(n.id, NEW_NODE_SIZE)
+        xs.append(n.position[0])
+        ys.append(n.position[1])
+        rights.append(n.position[0] + w)
+        bottoms.append(n.position[1] + h)
+    return min(xs), min(ys), max(rights) - min(xs), max(bottoms) - min(ys)
+
+
+def paste_fragment(view: ViewHost, fragment, at: QPointF | None, connections: bool = False) -> list[str]:
+    left, top, width, height = _fragment_box(view, fragment)
     if at is not None:
-        left = min(n.position[0] for n in fragment.nodes)
-        top = min(n.position[1] for n in fragment.nodes)
-        offset = (at.x() - left, at.y() - top)
+        want = (at.x(), at.y())
     else:
         view.paste_count += 1
-        offset = (40.0 * view.paste_count, 40.0 * view.paste_count)
-    edit, new_ids = clipboard.paste_edit(view.doc, fragment, offset)
+        want = (left + 40.0 * view.paste_count, top + 40.0 * view.paste_count)
+    x, y = layout.free_position(want, (width, height), occupied(view))
+    edit, new_ids = clipboard.paste_edit(view.doc, fragment, (x - left, y - top), connections=connections)
     if view.push(edit):
         view.select_nodes(new_ids)
+        return new_ids
+    return []
 
 
 def duplicate(view: ViewHost) -> None:
@@ -98,7 +132,9 @@ def duplicate(view: ViewHost) -> None:
     if not ids:
         return
     fragment = clipboard.copy_fragment(view.doc.flow, ids)
-    edit, new_ids = clipboard.paste_edit(view.doc, fragment, (40.0, 40.0))
+    left, top, width, height = _fragment_box(view, fragment)
+    x, y = layout.free_position((left + 40.0, top + 40.0), (width, height), occupied(view))
+    edit, new_ids = clipboard.paste_edit(view.doc, fragment, (x - left, y - top))
     edit.label = f"Duplicate {len(ids)} node{'s' if len(ids) != 1 else ''}"
     if view.push(edit):
         view.select_nodes(new_ids)
@@ -197,6 +233,17 @@ def select_related(view: ViewHost, upstream: bool) -> None:
                 seen.add(m)
                 stack.append(m)
     view.select_nodes(seen)
+
+
+def toggle_bypass(view: ViewHost) -> None:
+    """Bypass the selected nodes, or un-bypass them when all already are (one undo step)."""
+    ids = view.selected_node_ids()
+    if not ids:
+        view.statusMessage.emit("select the nodes to bypass first")
+        return
+    on = not all(view.doc.flow.node(i).bypass for i in ids if view.doc.flow.node(i) is not None)
+    label = f"{'Bypass' if on else 'Un-bypass'} {len(ids)} node{'s' if len(ids) != 1 else ''}"
+    view.push(SetBypass(dict.fromkeys(ids, on), label=label))
 
 
 def disconnect_selected(view: ViewHost) -> None:

@@ -32,6 +32,8 @@ class CanvasEditors:
         self.interaction = interaction
         self.view = interaction.view
         self.editor: QLineEdit | None = None
+        # callables(menu, selected node ids) adding to a node's menu (the window's "Chat with this model")
+        self.node_menu_hooks: list = []
 
     @property
     def scene(self):
@@ -64,6 +66,10 @@ class CanvasEditors:
             menu.addAction("Select upstream", lambda: actions.select_related(view, upstream=True))
             menu.addAction("Select downstream", lambda: actions.select_related(view, upstream=False))
             menu.addAction("Disconnect all", lambda: actions.disconnect_selected(view))
+            bypassed = all(getattr(self.doc.flow.node(i), "bypass", False) for i in view.selected_node_ids())
+            menu.addAction("Un-bypass" if bypassed else "Bypass", lambda: actions.toggle_bypass(view))
+            for hook in self.node_menu_hooks:
+                hook(menu, view.selected_node_ids())
             menu.addSeparator()
             menu.addAction("Delete", view.delete_selected)
         elif isinstance(item, EdgeItem):

@@ -215,3 +215,31 @@ def layered_layout(flow: Flow, sizes: Mapping[str, tuple[float, float]]) -> dict
             positions[n] = (round(x, 1), round(y - top + y_offset, 1))
         y_offset += bottom - top + COMPONENT_GAP
     return positions
+
+
+def _overlaps(x: float, y: float, w: float, h: float, rects: list[tuple[float, float, float, float]],
+              gap: float) -> bool:
+    return any(x < rx + rw + gap and rx < x + w + gap and y < ry + rh + gap and ry < y + h + gap
+               for rx, ry, rw, rh in rects)
+
+
+def free_position(want: tuple[float, float], size: tuple[float, float],
+                  occupied: list[tuple[float, float, float, float]], gap: float = 20.0, step: float = 20.0,
+                  max_rings: int = 120) -> tuple[float, float]:
+    """The free spot nearest `want` for a box of `size` (top-left corner): `want` itself when nothing in
+    `occupied` (x, y, w, h) is within `gap` of it, else the nearest point of a `step` grid around it,
+    searched ring by ring (below and to the right first among equally near ones)."""
+    x0, y0 = want
+    w, h = size
+    near = [r for r in occupied if r[2] > 0 and r[3] > 0]
+    if not _overlaps(x0, y0, w, h, near, gap):
+        return want
+    for ring in range(1, max_rings + 1):
+        cells = [(dx, dy) for dx in range(-ring, ring + 1) for dy in range(-ring, ring + 1)
+                 if max(abs(dx), abs(dy)) == ring]
+        cells.sort(key=lambda c: (c[0] ** 2 + c[1] ** 2, c[1] < 0, c[0] < 0, abs(c[1])))
+        for dx, dy in cells:
+            x, y = x0 + dx * step, y0 + dy * step
+            if not _overlaps(x, y, w, h, near, gap):
+                return (x, y)
+    return want

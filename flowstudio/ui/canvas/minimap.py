@@ -1,12 +1,15 @@
 """A minimap in the canvas's corner: the whole flow in small, the visible area as a frame.
 
+It sits in the bottom-right corner, or in another corner when a node is there, and steps aside (hides)
+when nodes fill every corner, so it never hides a real node.
+
 Click or drag in it to move the view there. It redraws from a cached list of node rectangles,
 rebuilt only after the document changes, so panning costs a few rectangle fills.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -54,9 +57,29 @@ class CanvasMinimap(QWidget):
         self._dirty = True
         self._timer.start()
 
-    def place(self) -> None:
+    def _corners(self) -> list[QPoint]:
+        """Top-left points (view coordinates) of the corners it may sit in, bottom-right first."""
         area = self._view.viewport().geometry()
-        self.move(area.right() - self.width() - MARGIN + 1, area.bottom() - self.height() - MARGIN + 1)
+        left, top = area.left() + MARGIN, area.top() + MARGIN
+        right, bottom = area.right() - self.width() - MARGIN + 1, area.bottom() - self.height() - MARGIN + 1
+        return [QPoint(right, bottom), QPoint(left, bottom), QPoint(right, top), QPoint(left, top)]
+
+    def _free_corner(self) -> QPoint | None:
+        """The first corner where it covers no node of the flow, or None when every corner would."""
+        offset = self._view.viewport().geometry().topLeft()
+        rects = [item.rect_in_scene() for item in self._view.canvas_scene.nodes.values()]
+        for corner in self._corners():
+            box = QRect(corner - offset, self.size()).adjusted(-4, -4, 4, 4)
+            covered = self._view.mapToScene(box).boundingRect()
+            if not any(covered.intersects(rect) for rect in rects):
+                return corner
+        return None
+
+    def place(self) -> None:
+        """Into a corner where it hides no node (bottom-right when that is free)."""
+        corner = self._free_corner()
+        if corner is not None:
+            self.move(corner)
 
     def _refresh(self) -> None:
         scene = self._view.canvas_scene
@@ -81,10 +104,13 @@ class CanvasMinimap(QWidget):
         if self._dirty and not self._timer.isActive():
             self._timer.start()
         wanted = self._enabled and self._count > 1 and not self._visible_scene_rect().contains(self._world)
+        corner = self._free_corner() if wanted else None
+        wanted = corner is not None  # nodes in every corner: out of the way until the view moves
+        if corner is not None and corner != self.pos():
+            self.move(corner)
         if wanted != self.isVisible():
             self.setVisible(wanted)
             if wanted:
-                self.place()
                 self.raise_()
         if wanted:
             self.update()

@@ -25,7 +25,7 @@ from PySide6.QtGui import (
     QStaticText,
     QTransform,
 )
-from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsSimpleTextItem, QStyleOptionGraphicsItem
 
 from flowstudio.core.flow import NodeSpec
 from flowstudio.core.limits import clip
@@ -35,6 +35,9 @@ from . import style as cs
 from .port_item import PortInfo, PortItem
 
 MAX_PARAM_ROWS = 4
+BYPASS_COLOR = "#8e44ad"  # ComfyUI draws bypassed nodes purple
+BYPASS_OPACITY = 0.55
+NODE_MAX_WIDTH = 240.0  # the widest a node grows for its texts (they are elided beyond it)
 MAX_SUMMARY_CHARS = 80  # a param value on the node (elided further to the node's width)
 MAX_TITLE_CHARS = 120
 MAX_TIP_CHARS = 2000
@@ -75,6 +78,14 @@ def _short(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def result_summary(value: object, lines: int = 4) -> str:
+    """A run's output value as at most `lines` short lines: a dict's first entries, else one line."""
+    if isinstance(value, dict):
+        items = list(value.items())[:lines]
+        return "\n".join(_short(f"{k}  {_format_value(v)}", 40) for k, v in items)
+    return _format_value(value)
+
+
 def _format_value(value: object) -> str:
     """A param value as one short line (at most MAX_SUMMARY_CHARS), whatever its size."""
     if isinstance(value, float):
@@ -110,6 +121,7 @@ class NodeItem(QGraphicsItem):
         self.progress: float | None = None  # 0..1 while running, drawn under the header
         self.dimmed = False
         self.faded = False  # the overview draws this node (far zoom)
+        self.bypassed = False  # switched off for runs (Ctrl+B): drawn faint with a bypass header
         self.ports: dict[tuple[str, bool], PortItem] = {}
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -138,7 +150,10 @@ class NodeItem(QGraphicsItem):
             fields = cls.Params.model_fields
             params = [(n, _format_value(v)) for n, v in spec.params.items() if n in fields][:MAX_PARAM_ROWS]
         title = clip(spec.title or (cls.title if cls and cls.title else spec.type), MAX_TITLE_CHARS)
-        signature = (spec.type, title, cls is None, cls.category if cls else "", cls.icon if cls else "",
+        if spec.bypass != self.bypassed:
+            self.bypassed = spec.bypass
+            self._apply_opacity()
+        signature = (spec.bypass, spec.type, title, cls is None, cls.category if cls else "", cls.icon if cls else "",
                      tuple((p.name, p.type, p.optional, p.multiple, p.known) for p in inputs),
                      tuple((p.name, p.type, p.known) for p in outputs), tuple(params))
         if signature == self._signature:
@@ -155,6 +170,8 @@ class NodeItem(QGraphicsItem):
         tip = f"{self.title}  ({self.type_id})"
         if self.missing:
             tip += "\nThis node type is not installed; the node is kept as is."
+        if self.bypassed:
+            tip += "\nBypassed (Ctrl+B): it does not run; its inputs pass through to outputs of their type."
         elif self.description:
             tip += f"\n{self.description}"
         self._base_tip = tip
@@ -178,7 +195,9 @@ class NodeItem(QGraphicsItem):
         out_w = max((fm.horizontalAdvance(p.name) for p in self.outputs), default=0.0)
         param_w = max((fm.horizontalAdvance(f"{n}  {v}") for n, v in self.params), default=0.0)
         header_w = title_fm.horizontalAdvance(self.title) + 60.0  # icon + badge
-        width = max(cs.NODE_MIN_WIDTH, in_w + out_w + 48.0, min(param_w + 24.0, 280.0), min(header_w, 300.0))
+        # capped: a long value, title or port name is elided, so the node never grows over a neighbour's
+        # ports (the templates and auto-layout put nodes NODE_MAX_WIDTH + 40 apart, or more)
+        width = min(max(cs.NODE_MIN_WIDTH, in_w + out_w + 48.0, param_w + 24.0, header_w), NODE_MAX_WIDTH)
         width = float(round(width / 10.0) * 10)
         rows = max(len(self.inputs), len(self.outputs))
         top = cs.TITLE_HEIGHT + cs.NODE_PADDING / 2
@@ -268,6 +287,21 @@ class NodeItem(QGraphicsItem):
                 self.progress = None
             self.update()
 
+    def set_result(self, text: str | None) -> None:
+        """What this node returned in the last run (io.output values), as a few lines under the node."""
+        item = getattr(self, "_result_item", None)
+        if not text:
+            if item is not None:
+                item.hide()
+            return
+        if item is None:
+            item = self._result_item = QGraphicsSimpleTextItem(self)
+            item.setFont(cs.font("port"))
+        item.setBrush(cs.color(cs.palette().port_text))
+        item.setText(text)
+        item.setPos(4.0, self.height + 6.0)
+        item.show()
+
     def set_progress(self, fraction: float | None) -> None:
         """The running node's progress (step / total), a bar under the header; None hides it."""
         fraction = None if fraction is None else min(1.0, max(0.0, fraction))
@@ -287,7 +321,7 @@ class NodeItem(QGraphicsItem):
             self._apply_opacity()
 
     def _apply_opacity(self) -> None:
-        self.setOpacity(0.0 if self.faded else 0.35 if self.dimmed else 1.0)
+        self.setOpacity(0.0 if self.faded else 0.35 if self.dimmed else BYPASS_OPACITY if self.bypassed else 1.0)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
@@ -309,6 +343,8 @@ class NodeItem(QGraphicsItem):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         selected = self.isSelected()
         header_color = cs.color(pal.missing) if self.missing else cs.category_color(self.category)
+        if self.bypassed:
+            header_color = cs.color(BYPASS_COLOR)
         if lod < cs.LOD_TEXT:  # far away: two rectangles, no text, no antialiasing
             painter.fillRect(self._rect, cs.color(pal.node_selected if selected else pal.node_body))
             painter.fillRect(QRectF(0, 0, self.width, cs.TITLE_HEIGHT), header_color)

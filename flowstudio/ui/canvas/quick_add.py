@@ -77,10 +77,32 @@ def fuzzy_score(query: str, cls: type[Node]) -> float | None:
     return total
 
 
+# The unfiltered list: the types most flows start from, then every family in the order a flow runs.
+COMMON = ("model.load", "data.load", "train.sft", "model.lora", "data.split", "chain.prompt", "chain.generate",
+          "io.text", "io.output")
+CATEGORY_ORDER = ("Input / Output", "Model", "Data", "Training", "Evaluation", "Chains", "Rewards", "Tools")
+
+
+def browse_order(cls: type[Node]) -> tuple[int, int, str, str]:
+    """Sort key of the unfiltered list: common types first, then by family (CATEGORY_ORDER, then others
+    by name), then by title."""
+    if cls.type in COMMON:
+        return (0, COMMON.index(cls.type), "", "")
+    category = CATEGORY_ORDER.index(cls.category) if cls.category in CATEGORY_ORDER else len(CATEGORY_ORDER)
+    return (1, category, cls.category.lower(), (cls.title or cls.type).lower())
+
+
+def palette_score(query: str, cls: type[Node]) -> float:
+    """Rank in the palette's search: a match in the title, type id or category (`fuzzy_score`) always ranks
+    above one found only in the description (score -1)."""
+    score = fuzzy_score(query, cls)
+    return -1.0 if score is None else score
+
+
 def search(registry: NodeRegistry, query: str, pending: PendingConnection | None = None) -> list[type[Node]]:
     candidates = [cls for cls in registry if pending is None or compatible_port(cls, pending) is not None]
     if not query.strip():
-        return candidates
+        return sorted(candidates, key=browse_order)
     scored = [(fuzzy_score(query, cls), cls) for cls in candidates]
     hits = [(s, cls) for s, cls in scored if s is not None]
     hits.sort(key=lambda item: (-item[0], item[1].title or item[1].type))

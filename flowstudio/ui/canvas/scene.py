@@ -340,6 +340,11 @@ class CanvasScene(QGraphicsScene):
             item.set_status(status)
             self._refresh_overview()
 
+    def set_node_result(self, node_id: str, text: str | None) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None:
+            item.set_result(text)
+
     def set_node_progress(self, node_id: str, fraction: float | None) -> None:
         item = self.nodes.get(node_id)
         if item is not None:

@@ -288,6 +288,10 @@ class CanvasView(QGraphicsView):
     def set_node_status(self, node_id: str, status: str | None) -> None:
         self._scene.set_node_status(node_id, status)
 
+    def set_node_result(self, node_id: str, text: str | None) -> None:
+        """What the node returned in the last run (a short summary under it); None clears it."""
+        self._scene.set_node_result(node_id, text)
+
     def set_node_progress(self, node_id: str, fraction: float | None) -> None:
         """A running node's progress (0..1) as a bar under its header."""
         self._scene.set_node_progress(node_id, fraction)

@@ -26,11 +26,14 @@ from flowstudio.core.node import Node
 from flowstudio.core.registry import NodeRegistry
 
 from .. import theme
+from ..canvas.quick_add import palette_score
 from ..canvas.style import category_color
 from ..mime import NODE_TYPE_MIME
 
 TYPE_ROLE = Qt.ItemDataRole.UserRole
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 1
+ORDER_ROLE = Qt.ItemDataRole.UserRole + 2  # the item's place in its category (alphabetical)
+CATEGORY_ROLE = Qt.ItemDataRole.UserRole + 3
 
 
 def _tooltip(cls: type[Node]) -> str:
@@ -147,23 +150,31 @@ class NodePalette(QWidget):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.empty)
         layout.addWidget(self.plugin_warning)
-        self._expanded_before_search: set[str] = set()
         self.rebuild()
 
     # -- content
 
     def rebuild(self) -> None:
+        self._flat = False
+        self.tree.setRootIsDecorated(True)
         self.tree.clear()
+        self._classes: dict[str, type[Node]] = {}
+        self._tops: list[QTreeWidgetItem] = []
+        self._expanded: dict[str, bool] = {}
         for category, classes in sorted(self.registry.categories().items()):
             top = QTreeWidgetItem([category])
+            self._tops.append(top)
             top.setFlags(Qt.ItemFlag.ItemIsEnabled)
             font = top.font(0)
             font.setBold(True)
             top.setFont(0, font)
             top.setIcon(0, _category_dot(category, self.fontMetrics().height(), self.devicePixelRatioF()))
-            for cls in sorted(classes, key=lambda c: (c.title or c.type).lower()):
+            for index, cls in enumerate(sorted(classes, key=lambda c: (c.title or c.type).lower())):
                 item = QTreeWidgetItem([cls.title or cls.type])
                 item.setData(0, TYPE_ROLE, cls.type)
+                item.setData(0, ORDER_ROLE, index)
+                item.setData(0, CATEGORY_ROLE, category)
+                self._classes[cls.type] = cls
                 item.setData(0, SEARCH_ROLE,
                              f"{cls.title} {cls.type} {category} {cls.description}".lower())
                 item.setIcon(0, theme.icon(cls.icon, "accent"))
@@ -189,6 +200,8 @@ class NodePalette(QWidget):
         return [item.data(0, TYPE_ROLE) for item in self._leaves() if not item.isHidden()]
 
     def _leaves(self) -> list[QTreeWidgetItem]:
+        if self._flat:
+            return [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
         out = []
         for i in range(self.tree.topLevelItemCount()):
             top = self.tree.topLevelItem(i)
@@ -198,26 +211,57 @@ class NodePalette(QWidget):
     # -- search
 
     def _filter(self, text: str) -> None:
+        """Show the types whose title, id, category or description hold every word. While searching they
+        form one flat list, best match first (a title, type id or category match before a description-only
+        one, see `palette_score`), and the best is current, so Enter adds it; clearing the search brings the
+        categories back."""
         words = text.lower().split()
-        any_visible = False
-        first: QTreeWidgetItem | None = None
-        for i in range(self.tree.topLevelItemCount()):
-            top = self.tree.topLevelItem(i)
-            shown = 0
-            for j in range(top.childCount()):
-                item = top.child(j)
-                match = all(w in item.data(0, SEARCH_ROLE) for w in words)
-                item.setHidden(not match)
-                if match:
-                    shown += 1
-                    first = first or item
-            top.setHidden(shown == 0)
-            if words:
-                top.setExpanded(True)
-            any_visible = any_visible or shown > 0
+        self._set_flat(bool(words))
+        leaves = self._leaves()
+        scores: dict[str, float] = {}
+        for item in leaves:
+            match = all(w in item.data(0, SEARCH_ROLE) for w in words)
+            item.setHidden(not match)
+            if match and words:
+                cls = self._classes.get(item.data(0, TYPE_ROLE))
+                scores[item.data(0, TYPE_ROLE)] = palette_score(text, cls) if cls is not None else -1.0
+        if words:
+            for _ in range(self.tree.topLevelItemCount()):
+                self.tree.takeTopLevelItem(0)
+            leaves.sort(key=lambda it: (-scores.get(it.data(0, TYPE_ROLE), float("-inf")),
+                                        it.text(0).lower()))
+            self.tree.addTopLevelItems(leaves)
+        else:
+            for top in self._tops:
+                top.setHidden(top.childCount() == 0)
+        any_visible = any(not item.isHidden() for item in leaves)
         self.empty.setVisible(not any_visible)
+        first = next((item for item in self._leaves() if not item.isHidden()), None)
         if words and first is not None:
             self.tree.setCurrentItem(first)
+
+    def _set_flat(self, flat: bool) -> None:
+        """Move the entries out of their categories (a flat ranked list) or back into them."""
+        if flat == self._flat:
+            return
+        if flat:
+            self._expanded = {top.text(0): top.isExpanded() for top in self._tops}
+            leaves = [child for top in self._tops for child in top.takeChildren()]
+            for _ in range(self.tree.topLevelItemCount()):
+                self.tree.takeTopLevelItem(0)
+            self.tree.setRootIsDecorated(False)
+            self.tree.addTopLevelItems(leaves)
+        else:
+            leaves = [self.tree.takeTopLevelItem(0) for _ in range(self.tree.topLevelItemCount())]
+            by_category: dict[str, list[QTreeWidgetItem]] = {}
+            for item in leaves:
+                by_category.setdefault(item.data(0, CATEGORY_ROLE), []).append(item)
+            self.tree.setRootIsDecorated(True)
+            self.tree.addTopLevelItems(self._tops)
+            for top in self._tops:
+                top.addChildren(sorted(by_category.get(top.text(0), []), key=lambda it: it.data(0, ORDER_ROLE)))
+                top.setExpanded(self._expanded.get(top.text(0), True))
+        self._flat = flat
 
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -240,7 +284,8 @@ class NodePalette(QWidget):
         return super().eventFilter(obj, event)
 
     def _move_current(self, delta: int) -> None:
-        visible = [item for item in self._leaves() if not item.isHidden() and not item.parent().isHidden()]
+        visible = [item for item in self._leaves()
+                   if not item.isHidden() and (item.parent() is None or not item.parent().isHidden())]
         if not visible:
             return
         current = self.tree.currentItem()

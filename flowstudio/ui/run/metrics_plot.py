@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -28,6 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from .. import theme
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg  # imported when the first plot is drawn: it and numpy cost ~0.3 s at start-up
 
 SERIES_COLORS = ("#5b8cff", "#f06262", "#4cc38a", "#e8a33d", "#ab47bc", "#26c6da", "#8d6e63", "#ec407a")
 FAMILIES = ("loss", "reward", "lr", "grad", "throughput", "other")
@@ -133,18 +136,27 @@ class MetricsPlot(QWidget):
         self.empty = QLabel("Select a node to plot its metrics", self)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setStyleSheet(f"color: {theme.color('text_dim')}")
-        self.graphics = pg.GraphicsLayoutWidget(self)
-        self.graphics.setBackground(QColor(theme.color("panel")))
-        self.graphics.setMinimumHeight(0)
-        self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+        self._graphics: pg.GraphicsLayoutWidget | None = None  # made on first use (see `graphics`)
         self.stack.addWidget(self.empty)
-        self.stack.addWidget(self.graphics)
         layout.addWidget(self.stack, 1)
         self.readout = QLabel(self)
         self.readout.setObjectName("MetricsReadout")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.readout)
         self._show_state()
+
+    @property
+    def graphics(self) -> pg.GraphicsLayoutWidget:
+        """The plots' widget, built (and pyqtgraph imported) when it is first needed, not at start-up."""
+        if self._graphics is None:
+            import pyqtgraph as pg
+
+            self._graphics = pg.GraphicsLayoutWidget(self)
+            self._graphics.setBackground(QColor(theme.color("panel")))
+            self._graphics.setMinimumHeight(0)
+            self._graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+            self.stack.addWidget(self._graphics)
+        return self._graphics
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         em = self.fontMetrics().height()
@@ -264,6 +276,8 @@ class MetricsPlot(QWidget):
 
     def _rebuild(self) -> None:
         """Rebuild the panels, curves and checkboxes from `series` (new series, hide/show, smoothing)."""
+        import pyqtgraph as pg
+
         self._timer.stop()
         self._dirty = False
         self._sync_checks()

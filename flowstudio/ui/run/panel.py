@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from flowstudio.core.limits import clip
 from flowstudio.engine import RunResult
 from flowstudio.engine.events import (
     Event,
@@ -47,11 +49,13 @@ from flowstudio.engine.events import (
 
 from .. import theme
 from .metrics_plot import MetricsPlot
+from .output_view import OutputView, is_table
 from .recorded_metrics import cached_metrics
 
 COLUMNS = ("Node", "Status", "Time", "Progress", "Details")
 STATUS_TOKENS = {"done": "ok", "cached": "ok", "failed": "error", "cancelled": "warning", "skipped": "text_dim"}
 MAX_LOG_BLOCKS = 20_000
+REPLOT_MS = 150  # new series within this are drawn with one rebuild of the plots
 
 
 def short(value: Any, limit: int = 200) -> str:
@@ -66,12 +70,31 @@ def short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def run_outputs(summary: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, str, Any]]:
+    """(name, node id, value) of what a run produced: the io.output values (named by their label, else the
+    node id), then every table another node wrote (named node.port) that no output already shows."""
+    out: list[tuple[str, str, Any]] = []
+    shown: set[str] = set()
+    for node_id, value in summary.get("outputs", {}).items():
+        out.append((labels.get(node_id) or node_id, node_id, value))
+        if is_table(value):
+            shown.add(str(value.get("path")))
+    for node_id, entry in summary.get("nodes", {}).items():
+        outputs = entry.get("outputs") if isinstance(entry, dict) else None
+        for port, value in (outputs.items() if isinstance(outputs, dict) else ()):
+            if is_table(value) and str(value.get("path")) not in shown:
+                shown.add(str(value.get("path")))
+                out.append((f"{node_id}.{port}", node_id, value))
+    return out
+
+
 def format_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{name} {value:.4g}" for name, value in metrics.items())
 
 
 class RunPanel(QWidget):
     nodeActivated = Signal(str)  # noqa: N815 - a row was clicked: show that node on the canvas
+    chatRequested = Signal(str, str)  # noqa: N815 - (model source, label): "Chat with this model" on a row
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,6 +110,10 @@ class RunPanel(QWidget):
         self._tick = QTimer(self)
         self._tick.setInterval(500)
         self._tick.timeout.connect(self._update_times)
+        self._replot = QTimer(self)
+        self._replot.setSingleShot(True)
+        self._replot.setInterval(REPLOT_MS)
+        self._replot.timeout.connect(self._replot_now)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -112,19 +139,27 @@ class RunPanel(QWidget):
         self.table.header().setStretchLastSection(True)
         self.table.currentItemChanged.connect(self._row_changed)
         self.table.itemClicked.connect(lambda item, _c: self.nodeActivated.emit(item.text(0)))
+        self.model_outputs: dict[str, dict[str, str]] = {}  # node -> port -> model artifact path (chat)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._table_menu)
         self.tabs = QTabWidget(split)
         self.log = QPlainTextEdit(self.tabs)
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(MAX_LOG_BLOCKS)
         self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.plot = MetricsPlot(self.tabs)
-        self.outputs = QTreeWidget(self.tabs)
+        self.outputs_split = QSplitter(Qt.Orientation.Horizontal, self.tabs)
+        self.outputs = QTreeWidget(self.outputs_split)
         self.outputs.setColumnCount(2)
         self.outputs.setHeaderLabels(["Output", "Value"])
         self.outputs.setRootIsDecorated(False)
+        self.output_view = OutputView(self.outputs_split)  # the selected output: text, a sortable table, JSON
+        self.outputs.currentItemChanged.connect(self._output_changed)
+        self.outputs_split.setStretchFactor(0, 2)
+        self.outputs_split.setStretchFactor(1, 3)
         self.tabs.addTab(self.log, "Log")
         self.tabs.addTab(self.plot, "Metrics")
-        self.tabs.addTab(self.outputs, "Outputs")
+        self.tabs.addTab(self.outputs_split, "Outputs")
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 4)
         layout.addWidget(split, 1)
@@ -141,9 +176,15 @@ class RunPanel(QWidget):
         self.metrics.clear()
         self.last_metrics.clear()
         self.errors.clear()
-        self.table.clear()
+        self.model_outputs.clear()
+        self._adding_row = True  # clearing moves the current row: that is no choice of the user's
+        try:
+            self.table.clear()
+        finally:
+            self._adding_row = False
         self.log.clear()
         self.outputs.clear()
+        self.output_view.clear()
         self.plot.clear()
         self.run_dir = None
         self._stream_node = None
@@ -189,8 +230,10 @@ class RunPanel(QWidget):
             self._stream(event)
         elif isinstance(event, NodeFinished):
             self._set(event.node, "done", event.seconds, format_metrics(event.metrics))
+            self._note_models(event.node, event.outputs)
         elif isinstance(event, NodeCached):
             self._set(event.node, "cached", None, format_metrics(event.metrics))
+            self._note_models(event.node, event.outputs)
             recorded = cached_metrics(event.node, event.cache_key, self.run_dir, event.source)
             if recorded:
                 self.metrics[event.node] = recorded
@@ -204,7 +247,10 @@ class RunPanel(QWidget):
         elif isinstance(event, NodeSkipped):
             self._set(event.node, "skipped", None, event.reason)
 
-    def finish(self, result: RunResult) -> None:
+    def finish(self, result: RunResult, labels: dict[str, str] | None = None) -> None:
+        """The run ended. `labels`: names for io.output nodes (their `label` param) to show instead of ids."""
+        if self._replot.isActive():
+            self._replot_now()
         self._tick.stop()
         self._started.clear()
         summary = result.summary
@@ -216,13 +262,24 @@ class RunPanel(QWidget):
         self.dir_label.setText(str(result.run_dir))
         self.open_dir.setEnabled(True)
         self.outputs.clear()
-        for node_id, value in summary.get("outputs", {}).items():
-            item = QTreeWidgetItem([node_id, short(value)])
-            item.setToolTip(1, value if isinstance(value, str) else json.dumps(value, indent=2, default=str))
+        self.output_view.clear()
+        for name, node_id, value in run_outputs(summary, labels or {}):
+            item = QTreeWidgetItem([name, short(value)])
+            item.setData(0, Qt.ItemDataRole.UserRole, value)
+            item.setToolTip(0, node_id)
+            item.setToolTip(1, clip(value if isinstance(value, str) else json.dumps(value, indent=2, default=str),
+                                    2000))
             self.outputs.addTopLevelItem(item)
         if self.outputs.topLevelItemCount():
-            self.tabs.setCurrentWidget(self.outputs)
+            self.outputs.setCurrentItem(self.outputs.topLevelItem(0))
+            self.tabs.setCurrentWidget(self.outputs_split)
         self._append(f"Run {status} in {summary.get('seconds', 0.0):.2f} s — {result.run_dir}")
+
+    def _output_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
+        if current is None:
+            self.output_view.clear()
+        else:
+            self.output_view.show_value(current.data(0, Qt.ItemDataRole.UserRole), current.text(0))
 
     def open_run_dir(self) -> None:
         if self.run_dir is not None:
@@ -236,15 +293,50 @@ class RunPanel(QWidget):
         row = self.rows.get(node_id or "")
         if row is not None and self.table.currentItem() is not row:
             self.table.setCurrentItem(row)
+        self._replot.stop()
         series = self.metrics.get(node_id or "", {})
         title = f"{node_id}: metrics" if series else (f"{node_id}: no metrics yet" if node_id else "")
         self.plot.set_series(series, title)
+
+    def _replot_now(self) -> None:
+        """The plotted node's series, all at once (new series arrived)."""
+        self._replot.stop()
+        if self.plotted is not None:
+            self.plot.set_series(self.metrics.get(self.plotted, {}), self.plot.title)
 
     def _row_changed(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         if self._adding_row:  # a row the run added became current by itself: keep the selected node
             return
         if current is not None and current.text(0) != self.plotted:
             self.show_node(current.text(0))
+
+    # -- "Chat with this model" on rows whose node produced a model
+
+    def _note_models(self, node_id: str, outputs: dict[str, Any]) -> None:
+        models = {port: str(value["path"]) for port, value in (outputs or {}).items()
+                  if isinstance(value, dict) and value.get("kind") == "model" and value.get("path")}
+        if models:
+            self.model_outputs[node_id] = models
+
+    def chat_menu(self, node_id: str) -> QMenu | None:
+        """The row's menu: "Chat with this model" for each model the node produced (None: it made none)."""
+        models = self.model_outputs.get(node_id, {})
+        if not models:
+            return None
+        menu = QMenu(self.table)
+        for port, path in models.items():
+            label = f"{node_id}.{port}"
+            text = "Chat with this model" if len(models) == 1 else f"Chat with {label}"
+            action = menu.addAction(theme.icon("mdi6.chat-processing-outline"), text,
+                                    lambda p=path, lab=label: self.chatRequested.emit(p, lab))
+            action.setObjectName("action_chat_with_model")
+        return menu
+
+    def _table_menu(self, pos: Any) -> None:
+        item = self.table.itemAt(pos)
+        menu = self.chat_menu(item.text(0)) if item is not None else None
+        if menu is not None:
+            menu.exec(self.table.viewport().mapToGlobal(pos))
 
     # -- helpers
 
@@ -287,7 +379,10 @@ class RunPanel(QWidget):
         if self.plotted == event.node:
             if self.plot.title != f"{event.node}: metrics":
                 self.plot.title = f"{event.node}: metrics"
-            self.plot.add(event.name, step, event.value)
+            if event.name in self.plot.series and not self._replot.isActive():
+                self.plot.add(event.name, step, event.value)
+            elif not self._replot.isActive():  # a new series rebuilds the plots: one rebuild for a burst of
+                self._replot.start()             # them (a Trainer logs ~10 at once); the points wait in `metrics`
 
     def _failed(self, event: NodeFailed) -> None:
         text = event.error + (f"\nHint: {event.hint}" if event.hint else "")

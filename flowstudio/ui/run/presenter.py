@@ -51,6 +51,7 @@ class RunPresenter(QObject):
         self._badged: set[str] = set()
         self._run_doc: FlowDocument | None = None  # badges belong to this document's canvas
         self._run_keys: tuple[FlowDocument | str, ...] = ()  # the running flow, as `_resume_keys` names it
+        self._run_labels: dict[str, str] = {}  # io.output node id -> its label, for the Run panel
         # a flow's last run, when it was stopped or failed: by document, and by file once saved
         self._resumable_docs: weakref.WeakKeyDictionary[FlowDocument, RunResult] = weakref.WeakKeyDictionary()
         self._resumable_files: dict[str, RunResult] = {}
@@ -122,10 +123,13 @@ class RunPresenter(QObject):
         self._clear_badges()
         self._run_doc = doc
         self._run_keys = self._resume_keys(doc)
+        self._run_labels = {n.id: str(n.params.get("label") or "") for n in doc.flow.nodes
+                            if registry.resolve_id(n.type) == "io.output" and n.params.get("label")}
         self.panel.begin("Resuming…" if resume_dir is not None else "Running to " + until + "…" if until else "Running…")
         self.window.docks["run"].show()
         self.window.docks["run"].raise_()
-        options = RunOptions(until=until, allow_code=bool(code), source=str(doc.path) if doc.path else None)
+        options = RunOptions(until=until, allow_code=bool(code), source=str(doc.path) if doc.path else None,
+                             device=getattr(self.window, "run_device", "auto"))  # the Devices panel's choice
         self.bridge.start(doc.flow.copy_deep(), flow_dir, options, resume_dir=resume_dir)
         self._say("Resuming…" if resume_dir is not None else "Starting…")
 
@@ -147,6 +151,10 @@ class RunPresenter(QObject):
         if badge is not None and node:
             self.window.canvas.set_node_status(node, badge)
             self._badged.add(node)
+        if isinstance(event, NodeFinished) and "value" in event.outputs and self._is_output(event.node):
+            from flowstudio.ui.canvas.node_item import result_summary
+
+            self.window.canvas.set_node_result(event.node, result_summary(event.outputs["value"]))
         if isinstance(event, NodeFailed):
             text = event.error + (f" (hint: {event.hint})" if event.hint else "")
             self.window.canvas.set_node_run_error(event.node, text)
@@ -168,7 +176,7 @@ class RunPresenter(QObject):
                 table[key] = result  # type: ignore[index]
             else:
                 table.pop(key, None)  # type: ignore[arg-type]
-        self.panel.finish(result)
+        self.panel.finish(result, self._run_labels)
         seconds = result.summary.get("seconds", 0.0)
         self._say(f"Run {result.status} in {seconds:.2f} s")
 
@@ -206,10 +214,15 @@ class RunPresenter(QObject):
         if len(node_ids) == 1:
             self.panel.show_node(node_ids[0])
 
+    def _is_output(self, node_id: str) -> bool:
+        doc = self._run_doc
+        return doc is not None and any(n.id == node_id and n.type == "io.output" for n in doc.flow.nodes)
+
     def _clear_badges(self) -> None:
         for node_id in self._badged | {n.id for n in self.window.doc.flow.nodes}:
             self.window.canvas.set_node_status(node_id, None)
             self.window.canvas.set_node_run_error(node_id, None)
+            self.window.canvas.set_node_result(node_id, None)
         self._badged.clear()
 
     def _say(self, text: str) -> None:

@@ -42,12 +42,19 @@ SPECS: tuple[ActionSpec, ...] = (
                "Save the flow under a new name"),
     ActionSpec("revert", "&Revert to Saved", "revert", "mdi6.file-restore-outline", (),
                "Drop the unsaved changes and reload the file"),
+    ActionSpec("export", "&Export…", "show_export_dialog", "mdi6.export-variant", ("Ctrl+E",),
+               "Export the flow to a standalone Python script (python, accelerate launch, sbatch)"),
+    ActionSpec("preview_script", "Preview &Script", "show_script_preview", "mdi6.language-python", (),
+               "Show the flow (or the selected node) as the script it exports to"),
     ActionSpec("close_flow", "&Close Flow", "close_flow", None, (SK.Close,), "Close the flow and show the start page"),
     ActionSpec("quit", "&Quit", "close", "mdi6.exit-to-app", (SK.Quit, "Ctrl+Q"), "Quit FlowStudio"),
     # Edit
     ActionSpec("cut", "Cu&t", "canvas.cut", "mdi6.content-cut", (SK.Cut,), canvas=True),
     ActionSpec("copy", "&Copy", "canvas.copy", "mdi6.content-copy", (SK.Copy,), canvas=True),
     ActionSpec("paste", "&Paste", "canvas.paste", "mdi6.content-paste", (SK.Paste,), canvas=True),
+    ActionSpec("paste_connected", "Paste with C&onnections", "paste_with_connections", "mdi6.content-paste",
+               ("Ctrl+Shift+V",), "Paste, keeping the connections into the pasted nodes from nodes outside the "
+               "copied selection", canvas=True),
     ActionSpec("duplicate", "D&uplicate", "canvas.duplicate", "mdi6.content-duplicate", ("Ctrl+D",), canvas=True),
     ActionSpec("delete", "&Delete", "canvas.delete_selected", "mdi6.delete-outline", (SK.Delete, "Backspace"), canvas=True),
     ActionSpec("select_all", "Select &All", "canvas.select_all", None, (SK.SelectAll,), canvas=True),
@@ -55,6 +62,9 @@ SPECS: tuple[ActionSpec, ...] = (
                "Search for a node and add it at the cursor (Tab on the canvas)", canvas=True),
     ActionSpec("group", "&Frame Selection in a Comment", "canvas.add_group_around_selection", "mdi6.select-group", ("Ctrl+G",), canvas=True),
     ActionSpec("rename", "&Rename Node", "rename_node", None, ("F2",), "Edit the selected node's title"),
+    ActionSpec("bypass", "&Bypass Node", "toggle_bypass", "mdi6.debug-step-over", ("Ctrl+B",),
+               "Switch the selected nodes off for runs (their inputs pass through); again to switch back",
+               canvas=True),
     ActionSpec("find_node", "Find in &Palette", "focus_palette", "mdi6.magnify", (SK.Find,)),
     # View
     ActionSpec("frame_all", "Frame &All", "canvas.frame_all", "mdi6.fit-to-screen-outline", ("Home",), "Show the whole flow"),
@@ -77,6 +87,10 @@ SPECS: tuple[ActionSpec, ...] = (
                "Continue the stopped run from its checkpoints", enabled=False),
     ActionSpec("validate", "&Check Flow", "validate_now", "mdi6.check-decagram-outline", ("F7",),
                "Validate the flow now and show the problems"),
+    ActionSpec("playground", "Chat &Playground", "playground.show", "mdi6.chat-processing-outline", ("F8",),
+               "Chat with a model (a built-in, one on disk, or one a run produced); two side by side"),
+    ActionSpec("run_history", "Run &History", "run_history.show", "mdi6.chart-timeline-variant", ("Ctrl+Shift+H",),
+               "Every past run of this flow: reopen, overlay curves, diff snapshots, re-run or fork"),
     ActionSpec("serve", "S&erve…", "show_serve_dialog", "mdi6.server-network", (),
                "Serve this flow or a model on a local OpenAI-compatible endpoint"),
     # Help
@@ -87,12 +101,12 @@ SPECS: tuple[ActionSpec, ...] = (
 )
 
 MENUS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("&File", ("new", "new_template", "open", "@recent", "-", "save", "save_as", "revert", "-", "close_flow", "-", "quit")),
-    ("&Edit", ("@undo", "@redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all", "-",
-               "quick_add", "group", "rename", "find_node")),
+    ("&File", ("new", "new_template", "open", "@recent", "-", "save", "save_as", "revert", "-", "export", "preview_script", "-", "close_flow", "-", "quit")),
+    ("&Edit", ("@undo", "@redo", "-", "cut", "copy", "paste", "paste_connected", "duplicate", "delete", "-", "select_all", "-",
+               "quick_add", "group", "rename", "bypass", "find_node")),
     ("&View", ("@docks", "reset_layout", "-", "frame_all", "frame_selection", "zoom_in", "zoom_out", "reset_zoom", "-",
-               "auto_layout", "-", "@theme", "full_screen")),
-    ("&Run", ("run", "run_selected", "stop", "resume", "-", "validate", "-", "serve")),
+               "auto_layout", "-", "run_history", "-", "@theme", "full_screen")),
+    ("&Run", ("run", "run_selected", "stop", "resume", "-", "validate", "-", "playground", "serve")),
     ("&Help", ("find_action", "shortcuts", "-", "about")),
 )
 
@@ -107,11 +121,22 @@ def _slot(window: WindowHost, name: str):  # noqa: ANN202 - a zero-argument call
     return lambda _checked=False: getattr(window, name)()
 
 
-def _key_sequences(keys: tuple[SK | str, ...]) -> list[QKeySequence]:
-    """Every platform binding of the standard keys, then the extras, without duplicates."""
+def _explicit_keys() -> set[str]:
+    """Keys the table names as text: they belong to their action only (a platform's standard bindings can
+    repeat them, as X11's Delete binding Ctrl+D, which is Duplicate here)."""
+    return {QKeySequence(k).toString() for spec in SPECS for k in spec.shortcut if isinstance(k, str)}
+
+
+def _key_sequences(keys: tuple[SK | str, ...], taken: frozenset[str] | set[str] = frozenset()) -> list[QKeySequence]:
+    """Every platform binding of the standard keys (less those other actions name in `taken`), then the
+    extras, without duplicates."""
     out: list[QKeySequence] = []
     for key in keys:
-        for seq in QKeySequence.keyBindings(key) if isinstance(key, SK) else [QKeySequence(key)]:
+        if isinstance(key, SK):
+            seqs = [s for s in QKeySequence.keyBindings(key) if s.toString() not in taken]
+        else:
+            seqs = [QKeySequence(key)]
+        for seq in seqs:
             if not seq.isEmpty() and seq not in out:
                 out.append(seq)
     return out
@@ -119,11 +144,13 @@ def _key_sequences(keys: tuple[SK | str, ...]) -> list[QKeySequence]:
 
 def build_actions(window: WindowHost) -> dict[str, QAction]:
     actions: dict[str, QAction] = {}
+    explicit = _explicit_keys()
     for spec in SPECS:
         action = QAction(spec.text, window)
         action.setObjectName(f"action_{spec.key}")
         if spec.shortcut:
-            action.setShortcuts(_key_sequences(spec.shortcut))
+            own = {QKeySequence(k).toString() for k in spec.shortcut if isinstance(k, str)}
+            action.setShortcuts(_key_sequences(spec.shortcut, explicit - own))
         tip = spec.tip or spec.text.replace("&", "").rstrip("…")
         if action.shortcut().toString():
             tip += f"  ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
@@ -137,13 +164,11 @@ def build_actions(window: WindowHost) -> dict[str, QAction]:
         actions[spec.key] = action
     stack = window.controller.undo_stack
     undo = stack.createUndoAction(window, "&Undo")
-    undo.setShortcuts(QKeySequence.keyBindings(SK.Undo))
+    undo.setShortcuts(_key_sequences((SK.Undo,), explicit))
     undo.setData("mdi6.undo")
     redo = stack.createRedoAction(window, "&Redo")
-    redo_keys = QKeySequence.keyBindings(SK.Redo)
-    if QKeySequence("Ctrl+Shift+Z") not in redo_keys:
-        redo_keys.append(QKeySequence("Ctrl+Shift+Z"))
-    redo.setShortcuts(redo_keys)
+    # Ctrl+Y and Ctrl+Shift+Z everywhere: X11's standard Redo is Ctrl+Shift+Z only, Windows' Ctrl+Y
+    redo.setShortcuts(_key_sequences((SK.Redo, "Ctrl+Y", "Ctrl+Shift+Z"), explicit))
     redo.setData("mdi6.redo")
     actions["@undo"], actions["@redo"] = undo, redo
     themes = QActionGroup(window)

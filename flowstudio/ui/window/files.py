@@ -20,6 +20,7 @@ from flowstudio.core.document import FlowDocument
 from flowstudio.core.errors import FlowFileError
 from flowstudio.core.flow import load_flow
 from flowstudio.core.limits import clip
+from flowstudio.core.paths import templates_dir
 from flowstudio.core.safe_io import clean_stale_temps
 
 from .recent_files import add_recent_file, clear_recent_files, recent_files
@@ -80,9 +81,13 @@ class FileCommands(_Base):
             self.open_path(path, ask=False)
 
     def open_path(self, path: Path | str, ask: bool = True) -> bool:
+        """Open a flow file; a template shipped with FlowStudio opens as an untitled copy (Save asks where),
+        so the shipped file is never overwritten."""
         if ask and not self.maybe_save():
             return False
         path = Path(path)
+        if is_shipped_template(path):
+            return self.open_template(path, ask=False)
         try:
             doc = FlowDocument.open(path, self.registry)
         except FlowFileError as exc:
@@ -218,6 +223,14 @@ class FileCommands(_Base):
         entry.discard()  # our own autosave file now holds it
         self.statusBar().showMessage(f"Restored {entry.describe()}", 8000)
 
+
+
+def is_shipped_template(path: Path) -> bool:
+    """A file in FlowStudio's own templates directory (through any symlink or relative path)."""
+    try:
+        return path.resolve().parent == templates_dir().resolve() and path.is_file()
+    except OSError:
+        return False
 
 
 def _file_stem(name: str) -> str:

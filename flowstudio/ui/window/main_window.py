@@ -7,6 +7,7 @@ without a dialog blocking.
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QStackedWidget, QWidget
@@ -17,12 +18,17 @@ from flowstudio.core.limits import clip
 from flowstudio.core.registry import NodeRegistry, default_registry
 
 from .. import theme
+from ..canvas import actions as canvas_actions
 from ..canvas.view import CanvasView
 from ..controller import DocumentController
+from ..history.dock import RunHistory
+from ..panels.dataset_preview import DatasetPreviewPanel
+from ..panels.devices import DevicesPanel
 from ..panels.history import HistoryPanel
 from ..panels.inspector import Inspector
 from ..panels.palette import NodePalette
 from ..panels.problems import ProblemsPanel
+from ..playground.launcher import Playground
 from ..run.bridge import RunBridge
 from ..run.panel import RunPanel
 from ..run.presenter import RunPresenter
@@ -70,6 +76,10 @@ class MainWindow(FileCommands, QMainWindow):
         self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
         self.tabifyDockWidget(self.docks["history"], self.docks["run"])
         self.docks["problems"].raise_()
+        self.playground = Playground(self)  # Run → Chat Playground, "Chat with this model"
+        self.run_history = RunHistory(self, on_chat=self.playground.chat_with)  # View → Run History
+        self.canvas.interaction.editors.node_menu_hooks.append(self.playground.extend_node_menu)
+        self.run_panel.chatRequested.connect(self.playground.chat_with)
         em = self.fontMetrics().height()
 
         self.run_seam = RunSeam(self)
@@ -84,7 +94,18 @@ class MainWindow(FileCommands, QMainWindow):
         # the engine: one bridge (its Engine is created on the first run, closed with the window)
         self.run_bridge = RunBridge(registry=self.registry, parent=self)
         self.run_presenter = RunPresenter(self, self.run_bridge, self.run_panel)
+        self.run_bridge.runningChanged.connect(self.status.set_running)  # no "ready to run" while running
+        self.run_bridge.runningChanged.connect(lambda on: on and self.make_room_for_run())
         self.attach_runner(self.run_presenter)
+        self.devices = DevicesPanel(self.run_bridge, parent=self)
+        self._add_dock("devices", "Devices", self.devices, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["inspector"], self.docks["devices"])
+        self.dataset_preview = DatasetPreviewPanel(self.controller, parent=self)
+        self._add_dock("dataset_preview", "Dataset", self.dataset_preview, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.docks["inspector"], self.docks["dataset_preview"])
+        self.canvas.selectionChanged.connect(self.dataset_preview.show_selection)
+        self.docks["inspector"].raise_()
+        self.run_history.connect_runs(self.run_bridge)
 
         self._connect()
         self.setAcceptDrops(True)
@@ -144,6 +165,8 @@ class MainWindow(FileCommands, QMainWindow):
         return self.has_flow and (self._recovered or not self.controller.undo_stack.isClean())
 
     def _dirty_changed(self) -> None:
+        if not shiboken6.isValid(self.controller.undo_stack):  # the stack emits while it is destroyed
+            return
         self.autosaver.changed()
         self._update_title()
 
@@ -243,6 +266,18 @@ class MainWindow(FileCommands, QMainWindow):
         self.canvas.setFocus()
         self.canvas.open_quick_add()
 
+    def paste_with_connections(self) -> None:
+        """Edit → Paste with Connections (Ctrl+Shift+V): also rewire the inputs from outside the copy."""
+        canvas_actions.paste(self.canvas, connections=True)
+
+    @property
+    def run_device(self) -> str:
+        """The device the next run gets (RunOptions.device), chosen in the Devices panel."""
+        return self.devices.device()
+
+    def toggle_bypass(self) -> None:
+        canvas_actions.toggle_bypass(self.canvas)
+
     def rename_node(self) -> None:
         if self.inspector.node_id:
             self.docks["inspector"].raise_()
@@ -318,6 +353,30 @@ class MainWindow(FileCommands, QMainWindow):
         self.serve_dialog = ServeDialog(self, flow_path, allow_code)
         self.serve_dialog.show()
 
+    def _export_view_args(self) -> tuple:
+        """The open flow, its directory and the selected node (one), for the export views."""
+        from pathlib import Path
+
+        flow_dir = self.doc.path.parent if self.doc.path is not None else Path.cwd()
+        selected = self.canvas.selected_node_ids()
+        return self.doc.flow, flow_dir, (selected[0] if len(selected) == 1 else None)
+
+    def show_export_dialog(self) -> None:
+        """File → Export…: the open flow to a standalone script (flowstudio export)."""
+        from .export_dialog import ExportDialog
+
+        flow, flow_dir, node_id = self._export_view_args()
+        self.export_dialog = ExportDialog(self, flow, flow_dir, node_id, self.registry)
+        self.export_dialog.show()
+
+    def show_script_preview(self) -> None:
+        """File → Preview Script: the script of the open flow, or of the selected node."""
+        from .export_dialog import PreviewDialog
+
+        flow, flow_dir, node_id = self._export_view_args()
+        self.script_preview = PreviewDialog(self, flow, flow_dir, node_id, self.registry)
+        self.script_preview.show()
+
     def show_about(self) -> None:
         from flowstudio import __version__
 
@@ -342,6 +401,14 @@ class MainWindow(FileCommands, QMainWindow):
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["problems"]], [em * 12], Qt.Orientation.Vertical)
 
+    def make_room_for_run(self) -> None:
+        """A run starts: the Run panel gets at least ~45% of the window's height, so its plots can be read
+        (it is never shrunk, and a floating panel keeps its size)."""
+        dock = self.docks["run"]
+        target = max(self.fontMetrics().height() * 18, round(self.height() * 0.45))
+        if not dock.isFloating() and dock.height() < target:
+            self.resizeDocks([dock], [target], Qt.Orientation.Vertical)
+
     def reset_layout(self) -> None:
         """View > Reset Panel Layout: every panel back in its place, shown and docked."""
         areas = {"palette": Qt.DockWidgetArea.LeftDockWidgetArea, "inspector": Qt.DockWidgetArea.RightDockWidgetArea,
@@ -354,7 +421,17 @@ class MainWindow(FileCommands, QMainWindow):
             dock.show()
         self.tabifyDockWidget(self.docks["problems"], self.docks["history"])
         self.tabifyDockWidget(self.docks["history"], self.docks["run"])
+        if "run_history" in self.docks:  # tabbed with the Run panel
+            self.docks["run_history"].setFloating(False)
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["run_history"])
+            self.tabifyDockWidget(self.docks["run"], self.docks["run_history"])
         self.docks["problems"].raise_()
+        for key in ("devices", "dataset_preview"):  # tabbed with the inspector
+            if key in self.docks:
+                self.docks[key].setFloating(False)
+                self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.docks[key])
+                self.tabifyDockWidget(self.docks["inspector"], self.docks[key])
+        self.docks["inspector"].raise_()
         self.toolbar.show()
         self.default_layout()
 
@@ -373,6 +450,7 @@ class MainWindow(FileCommands, QMainWindow):
             event.ignore()
             return
         self.run_bridge.shutdown()  # stops the run, closes the worker processes
+        self.playground.shutdown()  # stops the playground's model servers
         self.autosaver.discard()
         settings = app_settings()
         settings.setValue("window/geometry", self.saveGeometry())

@@ -27,9 +27,17 @@ class StatusBar(QStatusBar):
         self.problems = QLabel(self)
         for label in (self.run, self.backup, self.counts, self.problems):
             self.addPermanentWidget(label)
+        self.running = False
+        self._shown: tuple[Any | None, list[Problem]] = (None, [])
+
+    def set_running(self, running: bool) -> None:
+        """While a run goes, the readiness mark says so (not "ready to run")."""
+        self.running = bool(running)
+        self.show_flow(*self._shown)
 
     def show_flow(self, flow: Any | None, problems: list[Problem]) -> None:
         """`flow` None: no flow is open."""
+        self._shown = (flow, list(problems))
         if flow is None:
             self.counts.setText("")
             self.problems.setText("")
@@ -38,6 +46,8 @@ class StatusBar(QStatusBar):
         errors = sum(p.severity == "error" for p in problems)
         if errors:
             self.problems.setText(f"<span style='color:{theme.color('error')}'>●</span> {plural(errors, 'problem')}  ")
+        elif self.running:
+            self.problems.setText(f"<span style='color:{theme.color('accent')}'>●</span> running  ")
         else:
             self.problems.setText(f"<span style='color:{theme.color('ok')}'>●</span> ready to run  ")
 

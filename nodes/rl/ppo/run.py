@@ -81,11 +81,14 @@ def run_ppo(ctx: Any, inputs: Any, params: Any) -> dict[str, Any]:
     work = Path(ctx.work_dir)
     policy = built.policy
     if built.mode != "full":
+        ctx.progress(params.updates, params.updates, "merging LoRA")
         policy.save_pretrained(work / "adapter")
         policy = policy.merge_and_unload()
     policy.config.use_cache = True
     with torch.no_grad():
+        ctx.progress(params.updates, params.updates, "saving the policy")
         model_dir = save_model_dir(policy, tokenizer, work / "model")
+        ctx.progress(params.updates, params.updates, "saving the value model")
         value_dir = save_model_dir(value_model, rm_tokenizer, work / "value_model")
     meta_in = getattr(inputs.model, "meta", None) or {}
     model_out = model_artifact(model_dir, source=f"train.ppo:{ctx.node_id}", dtype=dtype,

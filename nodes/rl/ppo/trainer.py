@@ -68,6 +68,8 @@ class PPOConfig:
     missing_eos_penalty: float = 1.0
     seed: int = 0
     precision: str = "auto"  # autocast compute dtype: auto | fp32 | bf16; trained weights stay float32
+    rollout_batch_size: int = 0  # prompts sampled together, 0: mini_batch_size (TRL: local_rollout_forward_
+    # batch_size, 64); the log-prob / value / reward passes after sampling run in chunks of mini_batch_size
     save_every: int = 0  # also checkpoint every N updates (0: only when stopped)
 
     def validate(self) -> None:
@@ -79,6 +81,8 @@ class PPOConfig:
             raise ValueError("kl_estimator must be 'k1' or 'k3'")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError("precision must be 'auto', 'fp32' or 'bf16'")
+        if self.rollout_batch_size < 0:
+            raise ValueError("rollout_batch_size must be 0 (= mini_batch_size) or more")
 
 
 class Reporter(Protocol):
@@ -204,32 +208,28 @@ class PPOTrainer:
             return rollout.logprobs_and_entropy(self.policy, *args)[0]
 
     def collect(self, prompts: list[list[int]]) -> Rollout:
+        """Sample responses for `rollout_batch_size` prompts at a time (one batched loop on the KV cache), then
+        score them in chunks of `mini_batch_size`. A stop is honoured before each sampling chunk and between
+        the scoring chunks, always before this update has changed any weight."""
         import torch
 
         cfg = self.config
         parts: list[dict[str, torch.Tensor]] = []
+        gen = min(cfg.rollout_batch_size or cfg.mini_batch_size, len(prompts))
         with torch.no_grad(), self._compute():
-            for i in range(0, len(prompts), cfg.mini_batch_size):
-                if self.reporter is not None and self.reporter.cancelled():
-                    raise _StopBeforeOptimising
-                p_ids, p_mask = rollout.left_pad(prompts[i : i + cfg.mini_batch_size], self.pad_id)
+            for s in range(0, len(prompts), gen):
+                self._check_cancel()
+                p_ids, p_mask = rollout.left_pad(prompts[s : s + gen], self.pad_id)
                 p_ids, p_mask = p_ids.to(self.device), p_mask.to(self.device)
                 raw, _ = rollout.sample(self.policy, p_ids, p_mask, cfg.response_length, cfg.temperature,
                                         self.eos_id, self.pad_id)
                 responses, mask = rollout.truncate_after_eos(raw, self.eos_id, self.pad_id)
-                args = (p_ids, p_mask, responses, mask, cfg.temperature)
-                logprobs, ent = rollout.logprobs_and_entropy(self.policy, *args)
-                ref_logprobs = self._ref_logprobs(*args)
-                values = self.value.response_values(p_ids, p_mask, responses, mask)
-                raw_scores = self.score_fn(p_ids, p_mask, responses, mask).float()
-                if not bool(torch.isfinite(raw_scores).all()):
-                    raise NodeRunError(f"the reward model returned a non-finite score at update {self.update + 1}",
-                                       field="reward_model", hint="check the reward model (train.reward's metrics)")
-                has_eos = rollout.contains_eos(responses, mask, self.eos_id)
-                scores = raw_scores - cfg.missing_eos_penalty * (~has_eos).float()
-                parts.append(dict(prompt_ids=p_ids, prompt_mask=p_mask, responses=responses, mask=mask,
-                                  logprobs=logprobs, ref_logprobs=ref_logprobs, values=values, scores=scores,
-                                  raw_scores=raw_scores, entropy=ent, has_eos=has_eos))
+                for i in range(0, responses.shape[0], cfg.mini_batch_size):
+                    if i:
+                        self._check_cancel()
+                    rows = slice(i, i + cfg.mini_batch_size)
+                    parts.append(self._score_chunk(*_trim_left(p_ids[rows], p_mask[rows]), responses[rows],
+                                                   mask[rows]))
         merged: dict[str, torch.Tensor] = {}
         for key in parts[0]:
             tensors = [p[key] for p in parts]
@@ -239,6 +239,30 @@ class PPOTrainer:
                 tensors = [torch.nn.functional.pad(t, (width - t.shape[1], 0), value=fill) for t in tensors]
             merged[key] = torch.cat(tensors, dim=0)
         return Rollout(**merged)
+
+    def _check_cancel(self) -> None:
+        if self.reporter is not None and self.reporter.cancelled():
+            raise _StopBeforeOptimising
+
+    def _score_chunk(self, p_ids: torch.Tensor, p_mask: torch.Tensor, responses: torch.Tensor,
+                     mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Policy and reference log-probs, values and scores of one chunk of sampled responses."""
+        import torch
+
+        cfg = self.config
+        args = (p_ids, p_mask, responses, mask, cfg.temperature)
+        logprobs, ent = rollout.logprobs_and_entropy(self.policy, *args)
+        ref_logprobs = self._ref_logprobs(*args)
+        values = self.value.response_values(p_ids, p_mask, responses, mask)
+        raw_scores = self.score_fn(p_ids, p_mask, responses, mask).float()
+        if not bool(torch.isfinite(raw_scores).all()):
+            raise NodeRunError(f"the reward model returned a non-finite score at update {self.update + 1}",
+                               field="reward_model", hint="check the reward model (train.reward's metrics)")
+        has_eos = rollout.contains_eos(responses, mask, self.eos_id)
+        scores = raw_scores - cfg.missing_eos_penalty * (~has_eos).float()
+        return dict(prompt_ids=p_ids, prompt_mask=p_mask, responses=responses, mask=mask, logprobs=logprobs,
+                    ref_logprobs=ref_logprobs, values=values, scores=scores, raw_scores=raw_scores, entropy=ent,
+                    has_eos=has_eos)
 
     # ------------------------------------------------------------------------------------- updates
 
@@ -273,16 +297,23 @@ class PPOTrainer:
                 mb = order[m : m + cfg.mini_batch_size]
                 self.optimizer.zero_grad(set_to_none=True)
                 accum = cfg.mini_batch_size // cfg.micro_batch_size
+                pieces: list[dict[str, torch.Tensor]] = []
                 for u in range(0, len(mb), cfg.micro_batch_size):
                     idx = mb[u : u + cfg.micro_batch_size]
                     with self._compute():
-                        loss, s = self._micro_loss(ro, idx, advantages, returns)
+                        loss, piece = self._micro_loss(ro, idx, advantages, returns)
+                    (loss / accum).backward()
+                    pieces.append(piece)
+                # one device sync per minibatch for all its statistics, before its weights change
+                names = list(pieces[0])
+                table = torch.stack([torch.stack([p[k] for k in names]) for p in pieces]).tolist()
+                for row in table:
+                    s = dict(zip(names, row, strict=True))
                     if not math.isfinite(s["policy_loss"]) or not math.isfinite(s["value_loss"]):
                         raise NodeRunError(
                             f"the PPO loss became {s['policy_loss']} (value loss {s['value_loss']}) at update "
                             f"{self.update + 1}", field="learning_rate",
                             hint="lower learning_rate, keep max_grad_norm on, or raise kl_coef")
-                    (loss / accum).backward()
                     for k, v in s.items():
                         stats[k].append(v)
                 if cfg.max_grad_norm > 0:
@@ -315,7 +346,7 @@ class PPOTrainer:
         return metrics
 
     def _micro_loss(self, ro: Rollout, idx: torch.Tensor, advantages: torch.Tensor,
-                    returns: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                    returns: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
         p_ids, p_mask = ro.prompt_ids[idx], ro.prompt_mask[idx]
         responses, mask = ro.responses[idx], ro.mask[idx]
@@ -328,8 +359,8 @@ class PPOTrainer:
             cfg.cliprange, cfg.cliprange_value,
         )
         loss = policy_loss + cfg.vf_coef * value_loss
-        out = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item()}
-        out.update({k: v.item() for k, v in s.items()})
+        out = {"policy_loss": policy_loss.detach().float(), "value_loss": value_loss.detach().float()}
+        out.update({k: v.detach().float() for k, v in s.items()})
         return loss, out
 
     # --------------------------------------------------------------------------------------- driving
@@ -439,6 +470,13 @@ class PPOTrainer:
 
 class _StopBeforeOptimising(Exception):
     """The user stopped the run before this update changed any weights."""
+
+
+def _trim_left(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the leading columns that are padding in every row (a chunk of a wider left-padded batch)."""
+    filled = mask.any(0)
+    first = int(filled.long().argmax()) if bool(filled.any()) else 0
+    return ids[:, first:], mask[:, first:]
 
 
 def _mean(values: list[float]) -> float:

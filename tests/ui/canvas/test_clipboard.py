@@ -101,7 +101,12 @@ def test_duplicate_copies_the_selection_beside_it_without_touching_the_clipboard
     flow = cv.doc.flow
     assert len(flow.nodes) == 5
     a2, s2 = flow.nodes[3], flow.nodes[4]
-    assert a2.type == "stub.add" and a2.position == (340.0, 40.0) and a2.params == {"bias": -2.0}
+    assert a2.type == "stub.add" and a2.params == {"bias": -2.0}
+    # near the originals (+40, +40 moved down to free space), covering none of them
+    assert a2.position[0] == 340.0 and 40.0 <= a2.position[1] <= 300.0
+    cv.qtbot.waitUntil(lambda: a2.id in cv.view.canvas_scene.nodes)
+    rects = {nid: item.rect_in_scene() for nid, item in cv.view.canvas_scene.nodes.items()}
+    assert not any(rects[new].intersects(rects[old]) for new in (a2.id, s2.id) for old in ("c", "a", "s"))
     assert (f"{a2.id}.value", f"{s2.id}.values") in {(e.source, e.target) for e in flow.edges}
     assert cv.view.selected_node_ids() == [a2.id, s2.id]
     assert QGuiApplication.clipboard().text() == "keep me"

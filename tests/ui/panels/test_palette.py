@@ -32,12 +32,13 @@ def test_lists_every_type_by_category_with_tooltips(window):
 def test_search_filters_as_you_type(window, qtbot):
     palette = window.palette
     qtbot.keyClicks(palette.search, "mod")
-    assert palette.visible_types() == ["stub.model"]
-    assert _categories(palette) == ["Stub"]
+    assert palette.visible_types() == ["stub.model"]  # a flat list of the matches while searching
     qtbot.keyClicks(palette.search, "elzzz")
     assert palette.visible_types() == []
     assert palette.empty.isVisibleTo(palette)
     palette.search.clear()
+    assert _categories(palette) == ["Input / Output", "Stub", "Testing"]  # the categories are back
+    assert set(palette.visible_types()) == {cls.type for cls in window.registry}
     qtbot.keyClicks(palette.search, "every kind")  # descriptions are searched too
     assert palette.visible_types() == ["test.form"]
 

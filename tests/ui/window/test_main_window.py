@@ -20,7 +20,7 @@ def _menu_texts(menu) -> list[str]:
 
 
 def test_docks_menus_and_toolbar(window):
-    assert set(window.docks) == {"palette", "inspector", "problems", "history", "run"}
+    assert {"palette", "inspector", "problems", "history", "run", "devices", "dataset_preview"} <= set(window.docks)
     assert _menu_texts(window.menuBar()) == ["File", "Edit", "View", "Run", "Help"]
     assert {"New Flow", "Open…", "Open Recent", "Save", "Save As…", "Quit"} <= set(_menu_texts(window.menus["file"]))
     assert {"Undo", "Redo", "Copy", "Paste", "Delete"} <= set(_menu_texts(window.menus["edit"]))

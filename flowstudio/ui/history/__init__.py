@@ -1,0 +1,1 @@
+"""Run History: the past runs of the open flow (list, replay, overlay, snapshot diff, re-run, fork)."""
