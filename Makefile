@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup app demo test test-fast lint bench clean-venv
+.PHONY: setup app demo test test-fast test-acceptance lint bench screenshots clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,11 +26,21 @@ demo: setup
 test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest
 
+test-acceptance: setup
+	OMP_NUM_THREADS=2 FLOWSTUDIO_ACCEPTANCE=1 $(BIN)/python -m pytest -m acceptance -s
+
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -m "not slow"
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# The screenshots in README.md and docs/ made by the app itself (offscreen); the run, history and playground
+# ones come from their tests: FLOWSTUDIO_SCREENSHOTS=docs/screenshots make test (see docs/ui.md).
+screenshots: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/flowstudio gui templates/rlhf_ppo.flow.json --template --select ppo --theme dark --size 1920x1200 --screenshot docs/screenshots/window-dark.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/flowstudio gui templates/rlhf_ppo.flow.json --template --select ppo --theme light --size 1920x1200 --screenshot docs/screenshots/window-light.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/flowstudio gui --screenshot docs/screenshots/start-page.png
 
 lint: setup
 	$(BIN)/ruff check .

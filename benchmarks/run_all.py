@@ -40,10 +40,12 @@ class Benchmark:
 
 
 BENCHMARKS = [
-    Benchmark("engine_overhead", "engine_overhead.py", what="the engine's own cost; a flow run vs its exported script"),
+    Benchmark("engine_overhead", "engine_overhead.py", ["--export-steps", "200", "--repeat", "3"],
+              what="the engine's own cost; a flow run vs its exported script"),
     Benchmark("train_throughput", "train_throughput.py", what="SFT tokens/s vs a plain TRL script and TRL defaults"),
     Benchmark("generate_latency", "generate_latency.py", what="chain.generate vs plain transformers generate"),
-    Benchmark("ppo_throughput", "ppo_throughput.py", timeout_s=3600, what="PPO samples/s vs TRL 0.11.4 PPOv2"),
+    Benchmark("ppo_throughput", "ppo_throughput.py", ["--repeats", "3"], timeout_s=3600,
+              what="PPO samples/s vs TRL 0.11.4 PPOv2"),
     Benchmark("serve_throughput", "serve_throughput.py", what="the OpenAI-compatible server vs plain generate"),
     Benchmark("retrieval", "retrieval.py", what="a 10,000-chunk knowledge base: build, size, query latency"),
     Benchmark("ui_latency", "ui_latency.py", what="GUI event-loop latency while SFT trains vs idle"),

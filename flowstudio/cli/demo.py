@@ -23,7 +23,7 @@ TEMPLATE = "rlhf_ppo.flow.json"
 DEMO_SETTINGS: dict[str, dict[str, str]] = {
     "builtin:smollm2-135m-instruct": {
         "sft.max_steps": "20", "sft.batch_size": "4", "sft.max_length": "160",
-        "reward.max_steps": "30", "reward.max_length": "160",
+        "reward.max_steps": "30", "reward.max_length": "160", "reward.accuracy_rows": "64",
         "ppo.updates": "6", "ppo.batch_size": "8", "ppo.mini_batch_size": "4", "ppo.micro_batch_size": "4",
         "ppo.response_length": "24",
         "split.eval_rows": "16", "eval_sft.max_rows": "16", "eval_ppo.max_rows": "16",

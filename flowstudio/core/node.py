@@ -305,10 +305,6 @@ class Node:
         """Compute the outputs (by port name) from the inputs and params."""
         raise NotImplementedError(f"node type {self.type!r} does not implement run()")
 
-    def export(self, script: Any, inputs: Mapping[str, str], params: Any) -> dict[str, str]:
-        """Write this node's code into a standalone script; return output port -> variable name."""
-        raise NotImplementedError(f"node type {self.type!r} cannot be exported to a script yet")
-
 
 def find_port(ports: tuple[Port, ...], name: str) -> Port | None:
     for port in ports:

@@ -8,33 +8,6 @@ from __future__ import annotations
 
 from .script import comment_text
 
-SBATCH = """#!/bin/bash
-# Run flow.py on one or several machines: sbatch --nodes=N slurm.sbatch
-# CONFIG picks the accelerate config, GPUS_PER_NODE the processes per machine:
-#   CONFIG=accelerate/zero3.yaml GPUS_PER_NODE=4 sbatch --nodes=2 slurm.sbatch
-#SBATCH --job-name=flow
-#SBATCH --nodes=1
-#SBATCH --ntasks-per-node=1
-#SBATCH --gpus-per-node=8
-#SBATCH --cpus-per-task=16
-#SBATCH --output=slurm-%j.out
-set -euo pipefail
-
-export CONFIG="${CONFIG:-accelerate/ddp.yaml}"
-export GPUS_PER_NODE="${GPUS_PER_NODE:-8}"
-export MAIN_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"
-export MAIN_PORT="${MAIN_PORT:-29500}"
-cd "${SLURM_SUBMIT_DIR:-.}"
-
-# one task per machine; each starts GPUS_PER_NODE processes with its machine rank
-srun bash -c 'accelerate launch --config_file "$CONFIG" \\
-    --num_machines "$SLURM_NNODES" --machine_rank "$SLURM_NODEID" \\
-    --num_processes "$((SLURM_NNODES * GPUS_PER_NODE))" \\
-    --main_process_ip "$MAIN_ADDR" --main_process_port "$MAIN_PORT" --rdzv_backend c10d \\
-    flow.py --output-dir outputs "$@"' _ "$@"
-"""
-
-
 RUFF = """# The rules FlowStudio's own code (copied into flowlib/) is checked with; as in FlowStudio's checkout,
 # the node library sorts with the third-party imports and the core as first-party.
 line-length = 110
@@ -53,9 +26,11 @@ known-third-party = ["flowlib.nodes", "accelerate"]  # not the accelerate/ confi
 def files(name: str, trains: bool) -> dict[str, str]:
     """accelerate/*.yaml, slurm.sbatch and ruff.toml."""
     from flowstudio.nodes.training.launch.configs import CONFIG_NAMES, config_text
+    from flowstudio.nodes.training.launch.slurm import render_sbatch
 
     out = {f"accelerate/{key}.yaml": config_text(key) for key in CONFIG_NAMES}
-    out["slurm.sbatch"] = SBATCH
+    out["slurm.sbatch"] = render_sbatch("flow.py", config_file="accelerate/ddp.yaml", job_name=name or "flow",
+                                        script_args=["--output-dir", "outputs"])
     out["ruff.toml"] = RUFF
     return out
 

@@ -66,6 +66,9 @@ def render_screenshot(out: Path, flow: Path | None = None, theme_name: str = "da
     window.resize(*size)
     window.show()
     _settle(app)
+    if (window.width(), window.height()) != tuple(size):  # docks' size hints can grow a window on show
+        window.resize(*size)
+        _settle(app)
     if select:
         window.canvas.select_nodes(select)
         window.inspector.show_selection(select)

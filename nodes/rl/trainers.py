@@ -51,6 +51,9 @@ class PPO(Node):
         mini_batch_size: int = Field(8, ge=1, description="Episodes per optimizer step; divides batch_size")
         micro_batch_size: int = Field(4, ge=1, description="Episodes per forward/backward pass (gradient "
                                       "accumulation); divides mini_batch_size")
+        rollout_batch_size: int = Field(0, ge=0, le=4096, description="Prompts sampled together in one batched "
+                                        "loop on the KV cache; 0 = mini_batch_size. Larger is faster (TRL uses 64) "
+                                        "but changes the sampling order, so a run's trajectory differs")
         ppo_epochs: int = Field(4, ge=1, description="Passes over each batch of rollouts")
         learning_rate: float = Field(3e-6, ge=0, description="AdamW learning rate (policy and value)")
         anneal_lr: bool = Field(True, description="Decay the learning rate linearly to 0 over the updates")

@@ -91,7 +91,7 @@ def test_sft_export_has_the_files_and_options_the_readme_promises(tmp_path: Path
     assert kinds["fsdp2"]["fsdp_config"]["fsdp_version"] == 2
     assert [kinds[k]["deepspeed_config"]["zero_stage"] for k in ("zero2", "zero3")] == [2, 3]
     sbatch = (out / "slurm.sbatch").read_text()
-    assert "srun" in sbatch and "--machine_rank \"$SLURM_NODEID\"" in sbatch and "MAIN_ADDR" in sbatch
+    assert "srun" in sbatch and "--machine_rank \"$SLURM_NODEID\"" in sbatch and "MAIN_PROCESS_IP" in sbatch
     assert subprocess.run(["bash", "-n", str(out / "slurm.sbatch")]).returncode == 0
     readme = (out / "README.md").read_text()
     assert "python flow.py" in readme and "accelerate launch --config_file" in readme and "sbatch" in readme

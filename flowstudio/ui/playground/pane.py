@@ -28,7 +28,7 @@ from flowstudio.ui.panels.model_picker import ModelPicker
 from .. import theme
 from .client import ChatStream
 from .server import SERVED_NAME, ModelServer, ServerPool
-from .sources import adapter_base, run_models
+from .sources import adapter_base, chat_flows, run_models
 
 
 class ChatPane(QWidget):
@@ -93,6 +93,11 @@ class ChatPane(QWidget):
             self.picker.combo.setItemData(index, model.label + (" (LoRA adapter)" if model.adapter else ""),
                                           Qt.ItemDataRole.ToolTipRole)
             self._labels[model.source] = model.label
+        for flow in chat_flows():  # a knowledge base to chat with: served as a flow, answers cite sources
+            self.picker.combo.addItem(theme.icon("mdi6.book-search-outline", "ok"), flow.source)
+            index = self.picker.combo.count() - 1
+            self.picker.combo.setItemData(index, flow.label, Qt.ItemDataRole.ToolTipRole)
+            self._labels[flow.source] = flow.label
 
     def set_source(self, source: str, label: str = "") -> None:
         self.picker.set_text(source)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
+from .sources import is_flow_source
+
 READY = re.compile(r"flowstudio serve: listening on (http://\S+)")
 LOADED = re.compile(r"flowstudio serve: (\S+) ready \(([\d.]+) s\)")
 SERVED_NAME = "model"
@@ -73,7 +75,7 @@ class ModelServer(QObject):
     def arguments(self) -> list[str]:
         return ["-c", BOOT, "serve", "--host", "127.0.0.1", "--port", "0",
                 "--device", self.device, "--max-tokens", str(self.max_tokens),
-                "--model", f"{SERVED_NAME}={self.source}"]
+                "--flow" if is_flow_source(self.source) else "--model", f"{SERVED_NAME}={self.source}"]
 
     def start(self) -> None:
         """Start the server unless it is starting or ready."""

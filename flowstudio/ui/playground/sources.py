@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowstudio.core.paths import runs_dir
+from flowstudio.core.paths import runs_dir, templates_dir
 from flowstudio.ui.history.records import load_run
 
 MAX_RUNS = 40
@@ -44,6 +44,24 @@ def run_models(root: Path | None = None, limit: int = MAX_RUNS) -> list[RunModel
             meta = artifact.get("meta") if isinstance(artifact.get("meta"), dict) else {}
             name = record.flow.get("name") or "flow"
             out.append(RunModel(source, f"{name} · {where} · {path.name}", bool(meta.get("adapter"))))
+    return out
+
+
+CHAT_FLOW_TEMPLATES = {"chat_with_docs.flow.json": "Chat with your documents (knowledge base, cites sources)"}
+
+
+def is_flow_source(source: str) -> bool:
+    """A flow file is served as a flow (`flowstudio serve --flow`): its question input, its answer output."""
+    return source.endswith(".flow.json")
+
+
+def chat_flows() -> list[RunModel]:
+    """The shipped flows that answer questions (a knowledge base with citations), to chat with as a model."""
+    out = []
+    for name, label in CHAT_FLOW_TEMPLATES.items():
+        path = templates_dir() / name
+        if path.is_file():
+            out.append(RunModel(str(path), label, adapter=False))
     return out
 
 

@@ -78,6 +78,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.docks["problems"].raise_()
         self.playground = Playground(self)  # Run → Chat Playground, "Chat with this model"
         self.run_history = RunHistory(self, on_chat=self.playground.chat_with)  # View → Run History
+        self.docks["problems"].raise_()  # tabifying Run History raised it; Problems is the first tab shown
         self.canvas.interaction.editors.node_menu_hooks.append(self.playground.extend_node_menu)
         self.run_panel.chatRequested.connect(self.playground.chat_with)
         em = self.fontMetrics().height()
@@ -106,6 +107,9 @@ class MainWindow(FileCommands, QMainWindow):
         self.canvas.selectionChanged.connect(self.dataset_preview.show_selection)
         self.docks["inspector"].raise_()
         self.run_history.connect_runs(self.run_bridge)
+        # tabbed docks share one area whose minimum is the largest of theirs: keep the window shrinkable
+        for key in ("run_history", "devices", "dataset_preview"):
+            self.docks[key].widget().setMinimumSize(160, 90)
 
         self._connect()
         self.setAcceptDrops(True)

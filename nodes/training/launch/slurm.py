@@ -8,6 +8,7 @@ machine rank comes from `$SLURM_NODEID`, the main address from the first host of
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -21,6 +22,10 @@ def render_sbatch(script: str = "flow.py", *, config_file: str = "accelerate/ddp
     too); `setup` lines run first on each machine (e.g. `source .venv/bin/activate`)."""
     if nodes < 1 or gpus_per_node < 1:
         raise ValueError("nodes and gpus_per_node must be at least 1")
+    # names may come from a flow file: only characters that cannot end a directive line or reach the shell
+    job_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", job_name).strip("-.")[:64] or "flowstudio"
+    partition = re.sub(r"[^A-Za-z0-9_,.-]+", "", partition)
+    time_limit = re.sub(r"[^0-9:-]+", "", time_limit) or "24:00:00"
     directives = [f"--job-name={job_name}", f"--nodes={nodes}", "--ntasks-per-node=1",
                   f"--gpus-per-node={gpus_per_node}", f"--time={time_limit}", "--output=%x-%j.out"]
     if cpus_per_task:
@@ -38,7 +43,7 @@ def render_sbatch(script: str = "flow.py", *, config_file: str = "accelerate/ddp
               f"MAIN_PROCESS_PORT=${{MAIN_PROCESS_PORT:-{port}}}",
               "NUM_PROCESSES=$((SLURM_NNODES * GPUS_PER_NODE))",
               f"SCRIPT={shlex.quote(script)}",
-              f"CONFIG_FILE={shlex.quote(config_file)}",
+              f"CONFIG_FILE=${{CONFIG:-{shlex.quote(config_file)}}}  # CONFIG=accelerate/zero3.yaml sbatch ... picks another",
               "export GPUS_PER_NODE MAIN_PROCESS_IP MAIN_PROCESS_PORT NUM_PROCESSES SCRIPT CONFIG_FILE", "",
               "# single quotes: $SLURM_NODEID is read on each machine, not here",
               "srun --kill-on-bad-exit=1 bash -c 'accelerate launch \\",

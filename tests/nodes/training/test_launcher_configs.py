@@ -130,3 +130,10 @@ def test_the_sbatch_script_launches_once_per_machine_with_its_rank(nodes: int, t
     assert lines == [f"launch --config_file accelerate/fsdp2.yaml --num_machines {nodes} --num_processes {4 * nodes} "
                      f"--machine_rank {rank} --main_process_ip gpu-a --main_process_port 29500 flow.py "
                      "--max-steps 10 it's --seed 3" for rank in range(nodes)]
+
+
+def test_a_job_name_from_a_flow_file_cannot_reach_the_shell(tmp_path: Path) -> None:
+    text = render_sbatch("flow.py", job_name='RLHF with PPO\ntouch "$HOME/pwned"; #', partition="gpu\nrm -rf /")
+    assert "#SBATCH --job-name=RLHF-with-PPO-touch-HOME-pwned" in text
+    assert "pwned\"" not in text and "rm -rf" not in text
+    assert subprocess.run(["bash", "-n", "-c", text]).returncode == 0
