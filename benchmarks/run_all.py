@@ -149,7 +149,7 @@ def cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render(results: list[dict], box: dict[str, str], started: datetime, total_s: float) -> str:
+def render(results: list[dict], box: dict[str, str], started: datetime, total_s: float, note: str = "") -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -163,6 +163,7 @@ def render(results: list[dict], box: dict[str, str], started: datetime, total_s:
         "|---|---|",
         *[f"| {key} | {cell(value)} |" for key, value in box.items()],
         "",
+        *([note, ""] if note else []),
     ]
     for result in results:
         bench = next((b for b in BENCHMARKS if b.name == result["benchmark"]), None)
@@ -179,7 +180,7 @@ def render(results: list[dict], box: dict[str, str], started: datetime, total_s:
         lines += ["| figure | value | anchor | goal | met |", "|---|---|---|---|---|"]
         for fig in result["figures"]:
             met = "" if fig.get("met") is None else ("yes" if fig["met"] else "**no**")
-            value = f"{fig['value']:g} {fig.get('unit', '')}".strip()
+            value = f"{fig['value']:.4g} {fig.get('unit', '')}".strip()
             lines.append(f"| {cell(fig['label'])} | {cell(value)} | {cell(fig.get('anchor') or '—')} | "
                          f"{cell(fig.get('goal') or '')} | {met} |")
         lines.append("")
@@ -191,6 +192,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=None, help="run only these benchmarks (names as listed)")
     parser.add_argument("--skip", nargs="*", default=[], help="leave these out")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--note", default="", help="a line under the machine table (e.g. what else ran)")
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if (args.only is None or b.name in args.only) and b.name not in args.skip]
     started, t0 = datetime.now(UTC), time.perf_counter()
@@ -201,7 +203,7 @@ def main() -> int:
         for bench in chosen:
             results.append(run_one(bench, Path(scratch)))
     box["load"] += f" (1/5/15-min load average at the start); at the end {os.getloadavg()[0]:.2f}"
-    args.out.write_text(render(results, box, started, time.perf_counter() - t0) + "\n", encoding="utf-8")
+    args.out.write_text(render(results, box, started, time.perf_counter() - t0, args.note) + "\n", encoding="utf-8")
     failed = [r["benchmark"] for r in results if r["status"] != "ok"]
     print(f"wrote {args.out}" + (f"; not measured: {', '.join(failed)}" if failed else ""))
     return 0
