@@ -235,7 +235,11 @@ def load_causal_lm(path: Path | str, dtype: str = "auto", device: str = "cpu", t
         base = load_causal_lm(base_path, dtype, device, trust_remote_code,
                               allow_pickle_weights=allow_pickle_weights)
         model = PeftModel.from_pretrained(base, str(path), is_trainable=not merge_adapter)
-        return model.merge_and_unload() if merge_adapter else model
+        if not merge_adapter:
+            return model
+        # PeftModel loaded for inference froze the base; once merged, the model must behave like any loaded
+        # model (all weights trainable), or a full fine-tune / GRPO on it has nothing to train.
+        return model.merge_and_unload().requires_grad_(True)
     torch_dt = torch_dtype(dtype, device if device != "auto" else "cuda")
     kwargs: dict[str, Any] = {"dtype": torch_dt}
     if device == "auto":

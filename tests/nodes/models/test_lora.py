@@ -35,3 +35,19 @@ def test_targets_missing_from_the_model_are_explained(tiny_llama_dir):
     assert "q_proj" in err.value.hint
     cfg = peft_config({"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "auto"}, model)
     assert set(cfg.target_modules) >= {"q_proj", "down_proj"}
+
+
+def test_a_merged_adapter_loads_trainable_like_any_model(tiny_llama_dir, tmp_path):
+    """load_causal_lm merges an adapter directory; the result must train like a plain model (it was frozen)."""
+    from flowstudio.nodes.hf.loading import load_causal_lm
+    from peft import LoraConfig, get_peft_model
+
+    base = load_causal_lm(tiny_llama_dir)
+    assert all(p.requires_grad for p in base.parameters())
+    adapter = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"]))
+    adapter.config.base_model_name_or_path = str(tiny_llama_dir)
+    adapter.peft_config["default"].base_model_name_or_path = str(tiny_llama_dir)
+    adapter.save_pretrained(tmp_path / "adapter")
+    merged = load_causal_lm(tmp_path / "adapter")
+    assert type(merged).__name__ == "LlamaForCausalLM"  # merged, not a PeftModel
+    assert all(p.requires_grad for p in merged.parameters())
