@@ -17,6 +17,11 @@ DEEPSPEED_HINT = ("install DeepSpeed on a machine with CUDA GPUs (`pip install d
                   "accelerate_config ddp or fsdp2")
 
 
+# distributed types a training node can launch; TPU pods and command keys would run what the file says
+LAUNCHABLE = frozenset({"NO", "MULTI_CPU", "MULTI_GPU", "MULTI_XPU", "MULTI_NPU", "FSDP", "DEEPSPEED"})
+RUNS_COMMANDS = frozenset({"commands", "command_file", "tpu_env"})
+
+
 def config_path(name: str) -> Path:
     """The shipped YAML file of one of CONFIG_NAMES."""
     if name not in CONFIG_NAMES:
@@ -63,7 +68,13 @@ def config_problem(choice: str, user_file: str) -> tuple[str, str, str] | None:
             return (f"accelerate_config_file {user_file} has no distributed_type", "accelerate_config_file",
                     "write it with `accelerate config --config_file FILE` (distributed_type: MULTI_GPU, FSDP "
                     "or DEEPSPEED)")
-        if str(data.get("distributed_type")).upper() == "DEEPSPEED" and not deepspeed_installed():
+        kind = str(data.get("distributed_type")).upper()
+        risky = sorted(str(k) for k, v in data.items() if v and (str(k).startswith("tpu_") or k in RUNS_COMMANDS))
+        if kind not in LAUNCHABLE or risky:  # a shared flow may name this file: no config that runs commands
+            what = f"distributed_type {kind}" if kind not in LAUNCHABLE else "keys " + ", ".join(map(str, risky))
+            return (f"accelerate_config_file {user_file}: {what} is not supported", "accelerate_config_file",
+                    "use distributed_type " + " / ".join(sorted(LAUNCHABLE)) + " without TPU or command keys")
+        if kind == "DEEPSPEED" and not deepspeed_installed():
             return (f"accelerate_config_file {user_file} uses DeepSpeed, which is not installed",
                     "accelerate_config_file", DEEPSPEED_HINT)
         return None

@@ -91,6 +91,17 @@ def test_a_user_config_file_is_checked(tmp_path: Path) -> None:
         assert "uses DeepSpeed" in needs.message and "pip install deepspeed" in needs.hint
 
 
+def test_a_user_config_that_would_run_commands_is_refused(tmp_path: Path) -> None:
+    """A shared flow may point at a config file: TPU pods and command keys run what the file says."""
+    base = {"launcher": "accelerate", "accelerate_config": "file"}
+    for name, text in (("tpu.yaml", "distributed_type: TPU\ntpu_use_cluster: true\n"),
+                       ("cmd.yaml", "distributed_type: MULTI_GPU\ncommands: ['touch /tmp/pwned']\n")):
+        path = tmp_path / name
+        path.write_text(text)
+        [refused] = problems_of({**base, "accelerate_config_file": str(path)}, tmp_path)
+        assert refused.field == "accelerate_config_file" and "not supported" in refused.message
+
+
 def test_too_many_processes_for_this_cpu_is_refused(run_node, tiny_llama) -> None:
     with pytest.raises(NodeRunError) as err:
         run_node(SupervisedFineTune, {"model": tiny_llama}, launcher="accelerate", num_processes=64)
