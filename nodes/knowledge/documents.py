@@ -75,8 +75,11 @@ class LoadDocuments(Node):
         if root.is_dir():
             files, skipped = list_files(root, exts, params.recursive)
             base = root
-        else:
+        elif root.is_file():
             files, skipped, base = [root], 0, root.parent
+        else:  # a FIFO or a device would block the read
+            raise NodeRunError(f"{root} is not a regular file or folder", field="path",
+                               hint="choose a folder of documents or one document file")
         if not files:
             others = f" ({skipped} file(s) of other types were skipped)" if skipped else ""
             raise NodeRunError(f"{root} holds no documents: no {', '.join(exts)} files{others}", field="path",

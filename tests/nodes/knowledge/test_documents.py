@@ -90,6 +90,16 @@ def test_an_empty_folder_is_an_error(run_node: Run, tmp_path: Path) -> None:
     assert err.value.field == "path"
 
 
+def test_a_fifo_named_like_a_document_is_refused_without_blocking(run_node: Run, tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "notes.md"
+    os.mkfifo(fifo)
+    with pytest.raises(NodeRunError, match="not a regular file") as err:
+        load(run_node, fifo)
+    assert err.value.field == "path"
+
+
 def test_a_binary_file_names_the_file_or_is_skipped(run_node: Run, tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text("fine")
     (tmp_path / "blob.txt").write_bytes(b"\x00\x01\x02binary")
