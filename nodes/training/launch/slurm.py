@@ -39,7 +39,9 @@ def render_sbatch(script: str = "flow.py", *, config_file: str = "accelerate/ddp
              "set -euo pipefail", ""]
     lines += list(setup) + ([""] if setup else [])
     lines += [f"GPUS_PER_NODE=${{GPUS_PER_NODE:-{gpus_per_node}}}",
-              'MAIN_PROCESS_IP=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+              "# no `| head`: under pipefail scontrol would die of SIGPIPE on a long node list",
+              'HOSTNAMES=$(scontrol show hostnames "$SLURM_JOB_NODELIST")',
+              "MAIN_PROCESS_IP=${HOSTNAMES%%$'\\n'*}",
               f"MAIN_PROCESS_PORT=${{MAIN_PROCESS_PORT:-{port}}}",
               "NUM_PROCESSES=$((SLURM_NNODES * GPUS_PER_NODE))",
               f"SCRIPT={shlex.quote(script)}",

@@ -113,8 +113,9 @@ FAKE_SRUN = """#!/bin/bash
 while [[ "$1" == --* ]]; do shift; done
 for ((i = 0; i < SLURM_NNODES; i++)); do SLURM_NODEID=$i "$@"; done
 """
+# a long node list: a reader that stops after the first line would make it die of SIGPIPE under pipefail
 FAKE_SCONTROL = """#!/bin/bash
-[ "$1 $2" = "show hostnames" ] && printf 'gpu-a\\ngpu-b\\n'
+[ "$1 $2" = "show hostnames" ] && printf 'gpu-%s\\n' a b $(seq 1 50000)
 """
 FAKE_ACCELERATE = """#!/bin/bash
 echo "$*" >> "$CALLS"
