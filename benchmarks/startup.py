@@ -56,7 +56,10 @@ def one_start(kind: str, env: dict[str, str], work: Path) -> float:
 
 
 def clean_env(platform: str, display: str | None, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    # PYTHONDONTWRITEBYTECODE (set on some CI and sandbox machines) would make every start compile the app's
+    # sources again; a user's install keeps its .pyc files, and the first, uncounted start writes them here
+    dropped = ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         env[name] = str(home / name.lower())
     if platform == "offscreen":

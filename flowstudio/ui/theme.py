@@ -10,12 +10,12 @@ import re
 from functools import lru_cache
 from typing import Literal
 
-import qtawesome as qta
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 from flowstudio.core.paths import assets_dir
 
+from .icons import glyph_icon
 from .settings import app_settings
 
 ThemeName = Literal["dark", "light"]
@@ -50,11 +50,8 @@ def color(token: str) -> str:
 
 
 def icon(name: str, token: str = "text", **options: object) -> QIcon:
-    """A qtawesome icon tinted for the current theme (vector, so it stays sharp at any scale)."""
-    try:
-        return qta.icon(name, color=color(token), color_disabled=color("text_dim"), **options)
-    except Exception:  # an unknown icon name from a plugin must not break the UI
-        return qta.icon("mdi6.cube-outline", color=color(token))
+    """An icon by qtawesome name, tinted for the current theme (vector, so it stays sharp at any scale)."""
+    return glyph_icon(name, color(token), color("text_dim"), **options)
 
 
 def emphasize(widget: QWidget, scale: float = 1.0, bold: bool = False) -> None:
@@ -128,7 +125,6 @@ def apply_theme(name: ThemeName, app: QApplication | None = None, remember: bool
             app.styleHints().setColorScheme(
                 QGuiApplication.styleHints().colorScheme().Dark if name == "dark"
                 else QGuiApplication.styleHints().colorScheme().Light)
-    qta.set_defaults(color=color("text"), color_disabled=color("text_dim"))
     try:
         from .canvas.style import set_canvas_theme
     except ImportError:  # the canvas is built by another module; tolerate its absence

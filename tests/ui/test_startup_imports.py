@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 ML = ["torch", "transformers", "peft", "trl", "datasets", "accelerate"]
-DEFERRED = ["pyqtgraph", "numpy", "networkx"]  # the metrics plots and the flow graph: imported on first use
+DEFERRED = ["pyqtgraph", "numpy", "networkx", "qtawesome", "qtpy"]  # the metrics plots and the flow graph: imported on first use
 
 PROBE = """
 import json, sys

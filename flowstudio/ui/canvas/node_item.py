@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable
 from functools import lru_cache
 
-import qtawesome as qta
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
@@ -31,6 +30,7 @@ from flowstudio.core.flow import NodeSpec
 from flowstudio.core.limits import clip
 from flowstudio.core.node import Node
 
+from ..icons import glyph_icon
 from . import style as cs
 from .port_item import PortInfo, PortItem
 
@@ -68,10 +68,7 @@ def icon_pixmap(name: str, color: str) -> tuple[QPixmap, QRectF]:
 
 @lru_cache(maxsize=256)
 def node_icon(name: str, color: str) -> QIcon:
-    try:
-        return qta.icon(name, color=color)
-    except Exception:  # an unknown icon name must not break the canvas
-        return qta.icon("mdi6.cube-outline", color=color)
+    return glyph_icon(name, color)  # an unknown name falls back to a cube, never an error
 
 
 def _short(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:

@@ -6,7 +6,7 @@ The window is seen through `HistoryHost`, so this package never imports the wind
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QWidget
@@ -15,8 +15,10 @@ from flowstudio.core.document import FlowDocument
 from flowstudio.core.flow import Flow
 from flowstudio.core.registry import NodeRegistry
 
-from .panel import RunHistoryPanel
 from .records import RunRecord
+
+if TYPE_CHECKING:  # the panel (its plots, diff, replay) is built when the dock is first shown
+    from .panel import RunHistoryPanel
 
 DOCK_KEY = "run_history"
 
@@ -41,15 +43,17 @@ class HistoryHost(Protocol):
 
 
 class RunHistory(QObject):
-    """Owns the panel and its dock (`window.docks["run_history"]`)."""
+    """Owns the panel and its dock (`window.docks["run_history"]`). The panel is built the first time the
+    dock is shown (or `panel` is read), not with the window: the first frame never shows it."""
 
     def __init__(self, window: HistoryHost, on_chat: Any = None) -> None:
         super().__init__(window if isinstance(window, QObject) else None)
         self.window = window
-        self.panel = RunHistoryPanel(window if isinstance(window, QWidget) else None)
+        self.on_chat = on_chat
+        self._panel: RunHistoryPanel | None = None
         dock = QDockWidget("Run History", window if isinstance(window, QWidget) else None)
         dock.setObjectName(f"dock_{DOCK_KEY}")
-        dock.setWidget(self.panel)
+        dock.setWidget(QWidget(dock))
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -58,17 +62,33 @@ class RunHistory(QObject):
             window.tabifyDockWidget(window.docks["run"], dock)
         window.docks[DOCK_KEY] = dock
         self.dock = dock
-        self.panel.rerunRequested.connect(self.rerun)
-        self.panel.forkRequested.connect(self.fork)
-        if on_chat is not None:
-            self.panel.chatRequested.connect(on_chat)
-            self.panel.run_view.chatRequested.connect(on_chat)
         dock.visibilityChanged.connect(lambda shown: shown and self.follow_document())
-        window.controller.documentReplaced.connect(self.follow_document)
+        window.controller.documentReplaced.connect(self._follow_if_built)
+
+    @property
+    def panel(self) -> RunHistoryPanel:
+        if self._panel is None:
+            from .panel import RunHistoryPanel
+
+            window = self.window
+            panel = RunHistoryPanel(window if isinstance(window, QWidget) else None)
+            panel.setMinimumSize(self.dock.widget().minimumSize())
+            panel.rerunRequested.connect(self.rerun)
+            panel.forkRequested.connect(self.fork)
+            if self.on_chat is not None:
+                panel.chatRequested.connect(self.on_chat)
+                panel.run_view.chatRequested.connect(self.on_chat)
+            self._panel = panel
+            self.dock.setWidget(panel)
+        return self._panel
+
+    def _follow_if_built(self) -> None:
+        if self._panel is not None:  # a panel never built is filled when it is first shown
+            self.follow_document()
 
     def connect_runs(self, bridge: Any) -> None:
         """Refresh when a run of the window's engine ends (the bridge's `runFinished`)."""
-        bridge.runFinished.connect(lambda _result: self.follow_document())
+        bridge.runFinished.connect(lambda _result: self._follow_if_built())
 
     def show(self) -> None:
         """View → Run History."""

@@ -8,7 +8,7 @@ The window is seen through `PlaygroundHost`, so this package never imports the w
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMenu, QWidget
@@ -19,7 +19,9 @@ from flowstudio.core.registry import NodeRegistry
 from flowstudio.ui.history.records import runs_of_flow
 
 from .. import theme
-from .window import PlaygroundWindow
+
+if TYPE_CHECKING:  # the window (and QtNetwork behind its client) is imported when the playground first opens
+    from .window import PlaygroundWindow
 
 
 class PlaygroundHost(Protocol):
@@ -53,6 +55,8 @@ class Playground(QObject):
     def ensure(self) -> PlaygroundWindow:
         if self.view is None:
             parent = self.window if isinstance(self.window, QWidget) else None
+            from .window import PlaygroundWindow
+
             self.view = PlaygroundWindow(parent)
         return self.view
 
