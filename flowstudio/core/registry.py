@@ -8,7 +8,7 @@ module (every `Node` subclass with a `type` defined in it is registered).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -30,14 +30,36 @@ class PluginError:
 
 
 class NodeRegistry:
-    def __init__(self, node_types: Iterable[type[Node]] = ()) -> None:
+    """Node types by id. `loader` (optional) fills the registry on first use, so an object that is only
+    passed around (the app's window builds one before its first frame) imports no node module."""
+
+    def __init__(self, node_types: Iterable[type[Node]] = (), loader: Callable[[NodeRegistry], None] | None = None,
+                 ) -> None:
         self._types: dict[str, type[Node]] = {}
         self._legacy: dict[str, str] = {}
-        self.plugin_errors: list[PluginError] = []
+        self._plugin_errors: list[PluginError] = []
+        self._loader = loader
         for cls in node_types:
             self.register(cls)
 
+    @property
+    def loaded(self) -> bool:
+        """False until a lazy registry has been used (and so has imported its node modules)."""
+        return self._loader is None
+
+    def load(self) -> NodeRegistry:
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader(self)
+        return self
+
+    @property
+    def plugin_errors(self) -> list[PluginError]:
+        self.load()
+        return self._plugin_errors
+
     def register(self, cls: type[Node]) -> type[Node]:
+        self.load()
         if not (inspect.isclass(cls) and issubclass(cls, Node)) or not cls.type:
             raise TypeError(f"{cls!r} is not a node type (a Node subclass with a `type` id)")
         existing = self._types.get(cls.type)
@@ -50,6 +72,7 @@ class NodeRegistry:
 
     def resolve_id(self, type_id: str) -> str:
         """The current id for `type_id` (following `legacy_ids` of renamed types)."""
+        self.load()
         return self._legacy.get(type_id, type_id) if type_id not in self._types else type_id
 
     def find(self, type_id: str) -> type[Node] | None:
@@ -65,9 +88,15 @@ class NodeRegistry:
         return isinstance(type_id, str) and self.find(type_id) is not None
 
     def __iter__(self) -> Iterator[type[Node]]:
+        self.load()
         return iter(sorted(self._types.values(), key=lambda c: (c.category, c.type)))
 
+    def __bool__(self) -> bool:
+        """Always true: `registry or default_registry()` must neither load a lazy registry nor swap an empty one."""
+        return True
+
     def __len__(self) -> int:
+        self.load()
         return len(self._types)
 
     def categories(self) -> dict[str, list[type[Node]]]:
@@ -98,12 +127,10 @@ class NodeRegistry:
             try:
                 self.add_from(ep.load())
             except Exception as exc:  # a broken plugin must not take the app down
-                self.plugin_errors.append(PluginError(f"{ep.name} = {ep.value}", f"{type(exc).__name__}: {exc}"))
+                self._plugin_errors.append(PluginError(f"{ep.name} = {ep.value}", f"{type(exc).__name__}: {exc}"))
 
 
 @lru_cache(maxsize=1)
 def default_registry() -> NodeRegistry:
-    """Every installed node type (built-in and plugins), loaded once per process."""
-    registry = NodeRegistry()
-    registry.load_entry_points()
-    return registry
+    """Every installed node type (built-in and plugins), loaded once per process, on first use."""
+    return NodeRegistry(loader=NodeRegistry.load_entry_points)

@@ -34,11 +34,11 @@ def _settle(app: QApplication, ms: int = 50) -> None:
 
 
 def make_window(flow: Path | None = None, theme_name: str | None = None, restore_layout: bool = True,
-                template: bool = False):  # noqa: ANN201 - MainWindow, imported lazily
+                template: bool = False, fill_after_paint: bool = False):  # noqa: ANN201 - MainWindow, imported lazily
     from .window.main_window import MainWindow
 
     theme.apply_theme(theme_name or theme.saved_theme())  # type: ignore[arg-type]
-    window = MainWindow(restore_layout=restore_layout)
+    window = MainWindow(restore_layout=restore_layout, fill_after_paint=fill_after_paint and flow is None)
     window.setWindowIcon(theme.icon("mdi6.graph-outline", "accent"))
     if flow is not None:
         (window.open_template if template else window.open_path)(flow)
@@ -48,10 +48,10 @@ def make_window(flow: Path | None = None, theme_name: str | None = None, restore
 def run_app(flow: Path | None = None, theme_name: str | None = None) -> int:
     """Open the app (with no flow, the start page) and offer to restore what a crashed session autosaved."""
     app = create_application()
-    window = make_window(flow, theme_name)
+    window = make_window(flow, theme_name, fill_after_paint=True)
     window.show()
-    QTimer.singleShot(0, window.offer_recovery)
-    QTimer.singleShot(0, window.clean_stale_saves)
+    window.when_painted(window.offer_recovery)
+    window.when_painted(window.clean_stale_saves)
     return app.exec()
 
 

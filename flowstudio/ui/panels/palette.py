@@ -119,7 +119,8 @@ class _NodeTree(QTreeWidget):
 class NodePalette(QWidget):
     nodeRequested = Signal(str)  # noqa: N815 - a type id to add at the view centre
 
-    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None) -> None:
+    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None, populate: bool = True) -> None:
+        """`populate=False` leaves the list empty until `rebuild()` (the app fills it after its first frame)."""
         super().__init__(parent)
         self.registry = registry
         layout = QVBoxLayout(self)
@@ -140,17 +141,25 @@ class NodePalette(QWidget):
         self.plugin_warning = QLabel(self)
         self.plugin_warning.setObjectName("FieldError")
         self.plugin_warning.setWordWrap(True)
-        errors = getattr(registry, "plugin_errors", [])
+        self.plugin_warning.hide()
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.plugin_warning)
+        self._flat = False
+        self._classes: dict[str, type[Node]] = {}
+        self._tops: list[QTreeWidgetItem] = []
+        self._expanded: dict[str, bool] = {}
+        if populate:
+            self.rebuild()
+
+    def _show_plugin_errors(self) -> None:
+        errors = getattr(self.registry, "plugin_errors", [])
         if errors:  # a broken plugin must not pass silently: its nodes are missing from the list
             self.plugin_warning.setText(f"⚠ {len(errors)} node plugin{'s' if len(errors) != 1 else ''} "
                                         "could not be loaded (hover for details)")
             self.plugin_warning.setToolTip("\n".join(f"{e.entry_point}: {e.message}" for e in errors))
         self.plugin_warning.setVisible(bool(errors))
-        layout.addWidget(self.search)
-        layout.addWidget(self.tree, 1)
-        layout.addWidget(self.empty)
-        layout.addWidget(self.plugin_warning)
-        self.rebuild()
 
     # -- content
 
@@ -158,9 +167,9 @@ class NodePalette(QWidget):
         self._flat = False
         self.tree.setRootIsDecorated(True)
         self.tree.clear()
-        self._classes: dict[str, type[Node]] = {}
-        self._tops: list[QTreeWidgetItem] = []
-        self._expanded: dict[str, bool] = {}
+        self._classes = {}
+        self._tops = []
+        self._expanded = {}
         for category, classes in sorted(self.registry.categories().items()):
             top = QTreeWidgetItem([category])
             self._tops.append(top)
@@ -185,6 +194,7 @@ class NodePalette(QWidget):
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
         self._filter(self.search.text())
+        self._show_plugin_errors()
 
     def refresh_icons(self) -> None:
         """Re-tint after a theme change."""

@@ -7,8 +7,10 @@ without a dialog blocking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import shiboken6
-from PySide6.QtCore import QByteArray, QPointF, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, QPointF, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QStackedWidget, QWidget
 
@@ -46,10 +48,13 @@ from .status_bar import StatusBar
 
 class MainWindow(FileCommands, QMainWindow):
     def __init__(self, registry: NodeRegistry | None = None, prompts: Prompts | None = None,
-                 autosave_ms: int | None = None, restore_layout: bool = True) -> None:
+                 autosave_ms: int | None = None, restore_layout: bool = True, fill_after_paint: bool = False) -> None:
+        """`fill_after_paint`: the node list and the template cards (which import every node module) are
+        filled after the first frame is painted, as the app does when it starts on the start page."""
         super().__init__()
         self.setObjectName("FlowStudioMainWindow")
-        self.registry = registry or default_registry()
+        self.registry = registry if registry is not None else default_registry()
+        self._after_paint: list[Callable[[], None]] | None = [] if fill_after_paint else None
         self.prompts = prompts or Prompts()
         self.has_flow = False
         self._recovered = False  # restored from autosave: unsaved even though the undo stack is clean
@@ -62,7 +67,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.start_page = self._make_start_page()
         self.setCentralWidget(self.stack)
 
-        self.palette = NodePalette(self.registry, self)
+        self.palette = NodePalette(self.registry, self, populate=not fill_after_paint)
         self.inspector = Inspector(self.controller, self)
         self.problems = ProblemsPanel(self.controller, parent=self)
         self.history = HistoryPanel(self.controller, self)
@@ -116,6 +121,24 @@ class MainWindow(FileCommands, QMainWindow):
         self.resize(em * 90, em * 56)
         self._layout_restored = restore_layout and self._restore_layout()
         self._show_start_page()
+        if fill_after_paint:
+            self.when_painted(self.palette.rebuild)
+            self.when_painted(self.start_page.templates.populate)
+            self._first_paint = _FirstPaint(self)
+            self.installEventFilter(self._first_paint)
+
+    def when_painted(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the window's first frame is on screen (at once when it already is)."""
+        if self._after_paint is None:
+            QTimer.singleShot(0, callback)
+        else:
+            self._after_paint.append(callback)
+
+    def _painted(self) -> None:
+        callbacks, self._after_paint = self._after_paint or [], None
+        self.removeEventFilter(self._first_paint)
+        for callback in callbacks:
+            callback()
 
     # -- construction
 
@@ -149,7 +172,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.autosaver.discarded.connect(lambda: self.status.backed_up(None))
 
     def _make_start_page(self) -> StartPage:
-        page = StartPage(self.registry, self)
+        page = StartPage(self.registry, self, populate=self._after_paint is None)
         page.newRequested.connect(self.new_flow)
         page.openRequested.connect(self.open_flow)
         page.templateChosen.connect(self.open_template)
@@ -464,3 +487,13 @@ class MainWindow(FileCommands, QMainWindow):
 
 def _snap(point: QPointF, grid: float = 20.0) -> tuple[float, float]:
     return (round(point.x() / grid) * grid, round(point.y() / grid) * grid)
+
+
+class _FirstPaint(QObject):
+    """Calls the window's `_painted` after its first Paint event has been handled (a zero timer runs once
+    that frame has been flushed)."""
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Paint and isinstance(obj, MainWindow) and obj._after_paint is not None:
+            QTimer.singleShot(0, obj._painted)
+        return False

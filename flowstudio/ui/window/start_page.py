@@ -132,8 +132,9 @@ class TemplateGrid(QScrollArea):
 
     templateChosen = Signal(object)  # noqa: N815 - Path
 
-    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None) -> None:
+    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None, populate: bool = True) -> None:
         super().__init__(parent)
+        self.registry = registry
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -143,14 +144,24 @@ class TemplateGrid(QScrollArea):
         self.grid.setSpacing(self.fontMetrics().height())
         self.grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.cards: list[TemplateCard] = []
-        for info in list_templates(registry):
+        self.populated = False
+        self.columns = 0
+        self.setWidget(host)
+        if populate:
+            self.populate()
+
+    def populate(self) -> None:
+        """Read the templates and make their cards (the app does it after its first frame)."""
+        if self.populated:
+            return
+        self.populated = True
+        host = self.widget()
+        for info in list_templates(self.registry):
             card = TemplateCard(info, host)
             card.clicked.connect(self.templateChosen)
             self.cards.append(card)
         if not self.cards:
             self.grid.addWidget(QLabel("No templates found in " + str(templates_dir())), 0, 0)
-        self.columns = 0
-        self.setWidget(host)
         self._reflow()
 
     def _reflow(self) -> None:
@@ -179,7 +190,7 @@ class StartPage(QWidget):
     openRequested = Signal()  # noqa: N815
     recentChosen = Signal(object)  # noqa: N815 - Path
 
-    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None) -> None:
+    def __init__(self, registry: NodeRegistry, parent: QWidget | None = None, populate: bool = True) -> None:
         super().__init__(parent)
         self.setObjectName("StartPage")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
@@ -230,7 +241,7 @@ class StartPage(QWidget):
         section.setObjectName("StartSection")
         theme.emphasize(section, 0.9, bold=True)
         main.addWidget(section)
-        self.templates = TemplateGrid(registry, self)
+        self.templates = TemplateGrid(registry, self, populate)
         self.templates.templateChosen.connect(self.templateChosen)
         main.addWidget(self.templates, 1)
         outer.addLayout(main, 1)
