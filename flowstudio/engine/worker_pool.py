@@ -96,8 +96,7 @@ class WorkerPool:
             extra = idle[: max(0, len(idle) - max_idle)]
             for w in extra:
                 self._workers.remove(w)
-        for w in extra:
-            w.close()
+        _close_all(extra)
 
     @property
     def pids(self) -> list[int]:
@@ -109,5 +108,13 @@ class WorkerPool:
         """Stop every worker process (idle ones exit, busy ones are killed)."""
         with self._lock:
             workers, self._workers = self._workers, []
-        for w in workers:
-            w.close()
+        _close_all(workers)
+
+
+def _close_all(workers: list[WorkerHandle], timeout: float = 3.0) -> None:
+    """Close workers side by side: all are asked to exit first, so the waits overlap."""
+    for w in workers:
+        w.ask_exit()
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        w.finish_close(max(0.1, deadline - time.monotonic()))
