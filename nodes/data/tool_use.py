@@ -24,70 +24,10 @@ from flowstudio.core.errors import NodeRunError
 from flowstudio.core.node import Node, NodeParams, Port, Ports, Resources, TextField
 from flowstudio.core.ports import Dataset, Tokenizer, Tool
 
-DEFAULT_SYSTEM = "You are a helpful assistant. Use the tools when they help; do arithmetic with the calculator."
-KINDS = ("add", "subtract", "multiply", "divide", "two_step", "units")
-ANSWER = "The answer is {result}."
+from .tool_use_frames import HELD_OUT_FRAMES, KINDS, TRAIN_FRAMES
 
-# (template, expression) per kind; {a} {b} {c} are numbers, {name} {item} words. The last HELD_OUT of each
-# kind are used only in the held-out split.
-TEMPLATES: dict[str, list[tuple[str, str]]] = {
-    "add": [
-        ("What is {a} plus {b}?", "{a} + {b}"),
-        ("{name} has {a} {item} and gets {b} more. How many {item} does {name} have now?", "{a} + {b}"),
-        ("Add {a} and {b}.", "{a} + {b}"),
-        ("A shelf holds {a} {item} and another holds {b}. How many {item} are there in total?", "{a} + {b}"),
-        ("Compute the sum of {a} and {b}.", "{a} + {b}"),
-        ("If you put {a} {item} together with {b} {item}, how many {item} do you have?", "{a} + {b}"),
-        ("{a} {item} came in the morning and {b} in the afternoon. What is the total?", "{a} + {b}"),
-    ],
-    "subtract": [
-        ("What is {a} minus {b}?", "{a} - {b}"),
-        ("{name} had {a} {item} and gave away {b}. How many {item} are left?", "{a} - {b}"),
-        ("Subtract {b} from {a}.", "{a} - {b}"),
-        ("A box held {a} {item}; {b} were sold. How many remain?", "{a} - {b}"),
-        ("Compute the difference between {a} and {b}.", "{a} - {b}"),
-        ("How much greater is {a} than {b}?", "{a} - {b}"),
-        ("There were {a} {item}, then {b} of them broke. How many still work?", "{a} - {b}"),
-    ],
-    "multiply": [
-        ("What is {a} times {b}?", "{a} * {b}"),
-        ("{name} buys {a} packs with {b} {item} each. How many {item} is that?", "{a} * {b}"),
-        ("Multiply {a} by {b}.", "{a} * {b}"),
-        ("A crate has {a} rows of {b} {item}. How many {item} are in the crate?", "{a} * {b}"),
-        ("Compute the product of {a} and {b}.", "{a} * {b}"),
-        ("Each of {a} shelves carries {b} {item}. How many {item} do the shelves carry?", "{a} * {b}"),
-        ("Find {a} multiplied by {b}.", "{a} * {b}"),
-    ],
-    "divide": [
-        ("What is {a} divided by {b}?", "{a} / {b}"),
-        ("{name} shares {a} {item} equally among {b} friends. How many {item} does each friend get?", "{a} / {b}"),
-        ("Divide {a} by {b}.", "{a} / {b}"),
-        ("{a} {item} are packed into {b} equal boxes. How many {item} are in each box?", "{a} / {b}"),
-        ("Compute the quotient of {a} and {b}.", "{a} / {b}"),
-        ("How many groups of {b} can be made from {a} {item}?", "{a} / {b}"),
-        ("Split {a} into {b} equal parts. How big is each part?", "{a} / {b}"),
-    ],
-    "two_step": [
-        ("What is {a} times {b}, plus {c}?", "{a} * {b} + {c}"),
-        ("{name} buys {a} bags of {b} {item} and finds {c} more. How many {item} in all?", "{a} * {b} + {c}"),
-        ("Add {a} and {b}, then multiply by {c}.", "({a} + {b}) * {c}"),
-        ("A store gets {a} boxes of {b} {item} and sells {c}. How many {item} are left?", "{a} * {b} - {c}"),
-        ("Compute {a} plus {b}, all times {c}.", "({a} + {b}) * {c}"),
-        ("There are {a} tables with {b} {item} on each, and {c} {item} on the floor. How many {item} "
-         "are there?", "{a} * {b} + {c}"),
-        ("Take the sum of {a} and {b} and multiply it by {c}.", "({a} + {b}) * {c}"),
-    ],
-    "units": [
-        ("How many meters are in {a} kilometers?", "{a} * 1000"),
-        ("How many minutes are in {a} hours?", "{a} * 60"),
-        ("Convert {a} kilograms to grams.", "{a} * 1000"),
-        ("How many centimeters are in {a} meters?", "{a} * 100"),
-        ("How many seconds are in {a} minutes?", "{a} * 60"),
-        ("{a} hours is how many minutes?", "{a} * 60"),
-        ("Express {a} meters in centimeters.", "{a} * 100"),
-    ],
-}
-HELD_OUT = 2
+DEFAULT_SYSTEM = "You are a helpful assistant. Use the tools when they help; do arithmetic with the calculator."
+ANSWER = "The answer is {result}."
 NAMES = ("Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jonas", "Kemi", "Liam")
 ITEMS = ("apples", "books", "pencils", "stamps", "marbles", "cookies", "cards", "shells", "coins", "stickers")
 
@@ -98,7 +38,7 @@ class Problem:
     expression: str
     answer: Fraction  # computed here, independently of the calculator tool
     kind: str
-    template: str  # "kind/index"
+    template: str  # "kind/trainN" or "kind/heldN": the frame it was made from
     numbers: tuple[int, ...]
 
 
@@ -168,10 +108,9 @@ def generate_problems(n: int, kinds: list[str], seed: int, pool: list[int], held
             raise NodeRunError(f"could only make {len(out)} distinct problems of {n}", field="train_rows",
                                hint="ask for fewer rows, more kinds, or raise max_number")
         kind = kinds[len(out) % len(kinds)]
-        templates = TEMPLATES[kind]
-        indexes = range(len(templates) - HELD_OUT, len(templates)) if held_out else range(len(templates) - HELD_OUT)
-        index = rng.choice(list(indexes))
-        text, expression = templates[index]
+        frames = (HELD_OUT_FRAMES if held_out else TRAIN_FRAMES)[kind]
+        index = rng.randrange(len(frames))
+        text, expression = frames[index]
         values, answer = _values(kind, expression, rng, pool)
         words = {"name": rng.choice(NAMES), "item": rng.choice(ITEMS)}
         question = text.format(**values, **words)
@@ -180,7 +119,8 @@ def generate_problems(n: int, kinds: list[str], seed: int, pool: list[int], held
             continue
         seen.add(question)
         used = tuple(v for k, v in values.items() if "{" + k + "}" in text)
-        out.append(Problem(question, expression.format(**values), answer, kind, f"{kind}/{index}", used))
+        template = f"{kind}/{'held' if held_out else 'train'}{index}"
+        out.append(Problem(question, expression.format(**values), answer, kind, template, used))
     return out
 
 

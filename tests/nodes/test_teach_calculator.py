@@ -21,7 +21,7 @@ COUNTS = ("rows", "correct", "wrong", "called", "answered", "step_limit", "conte
 def _run(flow: Path, run_dir: Path, *sets: str) -> dict:
     cmd = [sys.executable, "-m", "flowstudio", "run", str(flow), "--json", "--no-cache", "--quiet",
            "--run-dir", str(run_dir), *[a for s in sets for a in ("--set", s)]]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     assert proc.stdout.strip(), proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
@@ -76,6 +76,7 @@ def test_template_runs_on_the_tiny_llama_with_the_grpo_branch(tmp_path: Path) ->
 
 @pytest.mark.slow
 @pytest.mark.acceptance
+@pytest.mark.timeout(3600)
 def test_smollm2_learns_to_use_the_calculator(tmp_path: Path) -> None:
     """The acceptance run: SmolLM2-135M-Instruct on CPU, 100 held-out problems before and after LoRA SFT."""
     started = time.perf_counter()

@@ -11,12 +11,13 @@ from flowstudio.nodes.chains.agent_loop import parse_reply, start_conversation
 from flowstudio.nodes.data.storage import load_dataset_artifact
 from flowstudio.nodes.data.tool_use import (
     DEFAULT_SYSTEM,
-    HELD_OUT,
-    TEMPLATES,
+    ITEMS,
+    NAMES,
     ToolUseData,
     default_calculator,
     number_pools,
 )
+from flowstudio.nodes.data.tool_use_frames import HELD_OUT_FRAMES, TRAIN_FRAMES
 from flowstudio.nodes.tools import kinds
 
 from flowstudio.core.errors import NodeRunError
@@ -58,11 +59,50 @@ def test_seeded_and_split_without_overlap(run_node) -> None:
     train_numbers = set().union(*(_numbers(r["question"]) for r in train))
     held_numbers = set().union(*(_numbers(r["question"]) for r in held))
     assert held_numbers and not train_numbers & held_numbers
-    # every kind and every phrasing of its split is used
-    assert {r["kind"] for r in held} == set(TEMPLATES)
-    assert {r["template"] for r in held} == {f"{k}/{i}" for k, t in TEMPLATES.items()
-                                             for i in range(len(t) - HELD_OUT, len(t))}
+    # the frames themselves, read back from the questions: no held-out frame is ever a training question's
+    assert not {_frame(r["question"]) for r in train} & {_frame(r["question"]) for r in held}
+    # every kind and every held-out frame is used; training draws on many frames per kind
+    assert {r["kind"] for r in held} == set(HELD_OUT_FRAMES)
+    assert {r["template"] for r in held} == {f"{k}/held{i}" for k, t in HELD_OUT_FRAMES.items()
+                                             for i in range(len(t))}
+    assert len({r["template"] for r in train}) > 100
     assert len({r["question"] for r in train}) == 300
+
+
+def _frame(question: str) -> str:
+    """A question with its numbers, names and items put back as placeholders."""
+    text = re.sub(r"\d+", "N", question)
+    for word in (*NAMES, *ITEMS):
+        text = re.sub(rf"\b{word}\b", "W", text)
+    return text.lower()
+
+
+def _words(frame: str) -> list[str]:
+    return re.findall(r"\{\w+\}|[\w']+", frame.lower())
+
+
+def _longest_shared_run(x: list[str], y: list[str]) -> int:
+    best = 0
+    for i in range(len(x)):
+        for j in range(len(y)):
+            k = 0
+            while i + k < len(x) and j + k < len(y) and x[i + k] == y[j + k]:
+                k += 1
+            best = max(best, k)
+    return best
+
+
+def test_held_out_frames_are_new_sentences() -> None:
+    """No held-out frame is a training frame, and none shares more than a noun phrase (at most six words in a
+    row, e.g. "the sum of {a} and {b}") with any training frame: the cue words are shared, the sentences not."""
+    train = [_words(f) for frames in TRAIN_FRAMES.values() for f, _ in frames]
+    assert set(TRAIN_FRAMES) == set(HELD_OUT_FRAMES)
+    for kind, frames in HELD_OUT_FRAMES.items():
+        assert len(TRAIN_FRAMES[kind]) >= 15 and len(frames) == 2
+        for frame, _ in frames:
+            words = _words(frame)
+            assert words not in train
+            assert max(_longest_shared_run(words, t) for t in train) <= 6, frame
 
 
 def test_pools_are_disjoint_and_cover_the_range() -> None:
@@ -79,7 +119,7 @@ def test_answers_are_right_and_transcripts_are_what_the_agent_loop_produces(run_
         expected = _by_hand(row["expression"])
         assert expected.denominator == 1 and expected > 0
         assert Fraction(row["answer"]) == expected
-        assert _numbers(row["question"]) >= _numbers(row["expression"]) - {100, 1000, 60}
+        assert _numbers(row["question"]) >= _numbers(row["expression"]) - {100, 1000, 60, 24, 7}
         msgs = row["messages"]
         assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
         assert msgs[0] == system and msgs[1]["content"] == row["question"]
