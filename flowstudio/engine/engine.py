@@ -29,7 +29,7 @@ from flowstudio.core.flow import Flow
 from flowstudio.core.registry import NodeRegistry, default_registry
 from flowstudio.engine.cache import ArtifactStore
 from flowstudio.engine.cancel import CancelRequest
-from flowstudio.engine.devices import DeviceInventory, detect_inventory, device_problem
+from flowstudio.engine.devices import DeviceInventory, detect_inventory, device_problem, parse_device
 from flowstudio.engine.events import Event
 from flowstudio.engine.options import RunOptions
 from flowstudio.engine.plan import RunSetupError, apply_overrides, build_plan, restrict_until
@@ -119,7 +119,13 @@ class Engine:
              resumed: bool) -> RunResult:
         if (device_error := device_problem(options.device, self.inventory)) is not None:
             raise RunSetupError(device_error)
-        plan = build_plan(flow, self.registry, flow_dir, allow_code=options.allow_code, source=options.source)
+        if options.workers and not self._run_lock.locked() and self._wants_cpu_worker(flow, options.device):
+            self.workers.prestart("")  # it starts (~0.3 s of Python and imports) while the flow is planned
+        try:
+            plan = build_plan(flow, self.registry, flow_dir, allow_code=options.allow_code, source=options.source)
+        except RunSetupError:
+            self.workers.trim_idle(self.max_idle_workers)
+            raise
         if not self._run_lock.acquire(blocking=False):
             raise FlowStudioError("this engine is already running a flow; wait for it or use another Engine")
         try:
@@ -166,6 +172,20 @@ class Engine:
             self._cancel.clear()
             self._run_thread = None
             self._run_lock.release()
+
+    def _wants_cpu_worker(self, flow: Flow, device: str) -> bool:
+        """Whether a node of `flow` will run in a worker without a GPU (the scheduler's rule, read ahead)."""
+        gpus = bool(self.inventory.gpus) and parse_device(device)[0] != "cpu"
+        for spec in flow.nodes:
+            cls = self.registry.find(spec.type)
+            if cls is None:
+                continue
+            res = cls.resources
+            if res.gpus > 0 and gpus:
+                continue  # a GPU worker, started when the GPUs are chosen
+            if res.worker or res.gpus > 0 or res.isolated:
+                return True
+        return False
 
     def _summary(self, loop: RunLoop, status: str, seconds: float, rundir: RunDir, run_id: str, started: float,
                  listener_errors: list[str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -108,6 +109,24 @@ def worker_main(conn: Any) -> None:
 # ---------------------------------------------------------------------------------------- engine side
 
 
+def wait_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """`process.wait(timeout)` that returns as soon as the process has exited. Popen's own wait with a
+    timeout polls with sleeps of up to 50 ms; on Linux a pidfd tells the moment (elsewhere: Popen's)."""
+    if process.poll() is not None:
+        return process.returncode
+    try:
+        fd = os.pidfd_open(process.pid)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):  # not Linux >= 5.3, or reaped meanwhile
+        return process.wait(timeout)
+    try:
+        ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+    finally:
+        os.close(fd)
+    if not ready:
+        raise subprocess.TimeoutExpired(process.args, timeout)
+    return process.wait()  # it has exited: this only reaps it
+
+
 class WorkerHandle:
     """The engine's end of one worker process. Messages from it land in `inbox` as (handle, msg);
     when the process dies, ("died", exitcode) arrives."""
@@ -125,29 +144,62 @@ class WorkerHandle:
         self.conn = parent
         full_env = dict(os.environ)
         full_env.update(env)
-        # Until the worker redirects its own output, errors while it starts (a broken environment, a
-        # failing import) go to `boot_log`: the log of the node it was started for.
-        stderr: Any = subprocess.DEVNULL
-        if boot_log:
-            os.makedirs(os.path.dirname(boot_log), exist_ok=True)
-            stderr = open(boot_log, "ab")  # noqa: SIM115 - closed right after the spawn
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, str(child.fileno())],
-                pass_fds=(child.fileno(),), env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,  # its own process group: Ctrl-C reaches the engine, which stops it cleanly
-            )
-        finally:
-            if boot_log:
-                stderr.close()
+        # Until the worker redirects its own output, what it prints while it starts (a broken environment, a
+        # failing import) comes through a pipe and goes to `boot_log`: the log of the first node it is
+        # given (named now, or later by `claim_boot_log` for a worker started ahead of its node).
+        self.boot_log: str | None = None
+        self._boot_lock = threading.Lock()
+        self._boot_output: bytes | None = None  # None while the pipe is open; then what came through it
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, str(child.fileno())],
+            pass_fds=(child.fileno(),), env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: Ctrl-C reaches the engine, which stops it cleanly
+        )
         child.close()
         self.pid = self.process.pid
+        self._boot_thread = threading.Thread(target=self._read_boot_output, daemon=True,
+                                             name=f"flowstudio-worker-{self.id}-boot")
+        self._boot_thread.start()
+        if boot_log:
+            self.claim_boot_log(boot_log)
         self.conn.send(("init", list(sys.path)))
         self._send_lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, args=(inbox,), name=f"flowstudio-worker-{self.id}-reader",
                                         daemon=True)
         self._thread.start()
+
+    def _read_boot_output(self) -> None:
+        """Take what the worker prints before it redirects its output (the pipe closes then, or when it dies)."""
+        stream = self.process.stderr
+        data = b""
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                data = stream.read()
+            with contextlib.suppress(OSError):
+                stream.close()
+        with self._boot_lock:
+            self._boot_output = data
+            if self.boot_log:
+                self._write_boot_output()
+
+    def claim_boot_log(self, path: str) -> None:
+        """Make `path` (a node's log) the place of the worker's start-up output, unless one was named before."""
+        with self._boot_lock:
+            if self.boot_log:
+                return
+            self.boot_log = path
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            with open(path, "ab"):
+                pass
+            if self._boot_output is not None:
+                self._write_boot_output()
+
+    def _write_boot_output(self) -> None:
+        if self._boot_output and self.boot_log:
+            with contextlib.suppress(OSError), open(self.boot_log, "ab") as fh:
+                fh.write(self._boot_output)
+        self._boot_output = b""
 
     def _read(self, inbox: Callable[[Any], None]) -> None:
         while True:
@@ -160,9 +212,10 @@ class WorkerHandle:
                 continue
             inbox((self, msg))
         try:
-            code = self.process.wait(timeout=5)
+            code = wait_exit(self.process, 5)
         except subprocess.TimeoutExpired:
             code = None
+        self._boot_thread.join(timeout=2)  # what it printed while starting is in the node's log before "died"
         self.alive = False
         inbox((self, ("died", code)))
 
@@ -213,11 +266,11 @@ class WorkerHandle:
         if self.is_running():
             if self.node is None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(timeout)
+                    wait_exit(self.process, timeout)
             if self.is_running():
                 self.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.process.wait(2)
+                    wait_exit(self.process, 2)
         with contextlib.suppress(OSError):
             self.conn.close()
         self.alive = False

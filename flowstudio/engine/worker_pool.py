@@ -1,6 +1,7 @@
 """The warm worker processes an engine keeps between nodes and runs, and the queue they report to.
 
     pool = WorkerPool(cpu_count=8)
+    pool.prestart("")                                 # a CPU worker starts while the engine plans
     worker = pool.take("0", boot_log, "train.sft")   # an idle worker on GPU 0 (warm for SFT), or a new one
     pool.inbox.get()                                  # (worker, message) from any worker
     pool.forget(worker)                               # it died
@@ -58,11 +59,23 @@ class WorkerPool:
             if idle:
                 worker = max(idle, key=lambda w: (node_type in w.node_types, w.last_used))
                 worker.last_used = time.time()
+                if boot_log:
+                    worker.claim_boot_log(boot_log)  # a worker started ahead (`prestart`) may still be starting
                 return worker
         worker = WorkerHandle(worker_env(devices, self.cpu_count), self.inbox.put, devices, boot_log)
         with self._lock:
             self._workers.append(worker)
         return worker
+
+    def prestart(self, devices: str) -> None:
+        """Start a worker on `devices` now, unless an idle one is there: it starts Python and imports the
+        engine side while the engine is still planning, and `take` hands it to the first node."""
+        with self._lock:
+            if any(w.node is None and w.alive and w.devices == devices and w.is_running() for w in self._workers):
+                return
+        worker = WorkerHandle(worker_env(devices, self.cpu_count), self.inbox.put, devices)
+        with self._lock:
+            self._workers.append(worker)
 
     def idle_device_sets(self) -> list[tuple[int, ...]]:
         """The GPU sets of idle workers, most recently used first (the scheduler prefers warm ones)."""
