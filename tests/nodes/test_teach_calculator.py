@@ -87,11 +87,20 @@ def test_smollm2_learns_to_use_the_calculator(tmp_path: Path) -> None:
     before, after = summary["nodes"]["before"]["metrics"], summary["nodes"]["after"]["metrics"]
     print(f"\nbefore: {json.dumps(before)}\nafter: {json.dumps(after)}\nnode seconds: {seconds}\n"
           f"wall {time.perf_counter() - started:.0f} s, CPU {children.children_user - cpu.children_user:.0f} s")
+    table = Path(summary["nodes"]["after"]["outputs"]["table"]["path"])
+    for row in map(json.loads, table.read_text().splitlines()):
+        if not row["correct"]:  # what limits it: the call the model made for each wrong answer
+            reply = next((m["content"] for m in json.loads(row["transcript"]) if m["role"] == "assistant"), "")
+            print(f"wrong: {row['question']} | {reply[:110]} | expected {row['expected']}")
     _check_counts(before, 100)
     _check_counts(after, 100)
-    # Measured (2026-12-01, busy 2-vCPU machine): before 0.09 accuracy / 0.00 tool calls; after 0.49 / 0.96,
-    # malformed 0.04. The issue's goal of >= 0.8 exact answers is NOT reached: the calls are well formed and
-    # the tool's result is copied, but the held-out phrasings ("How much greater is a than b?", "How many
-    # groups of b in a?") are mapped to the wrong operation. The asserts guard what was reached.
+    # Measured (2026-12-01, busy 2-vCPU machine, OMP_NUM_THREADS=2, wall 1397 s: SFT 1132 s, evals 85 + 137 s):
+    # before 0.09 accuracy / 0.00 tool calls; after (174 composed training frames, 64 steps x batch 4) 0.74 /
+    # 0.98, malformed 0.02 (the earlier 5 frames per kind and 32 steps gave 0.49). The issue's >= 0.8 exact
+    # answers is NOT reached. What limits it (the wrong answers of a 227-frame run, same eval set, also 0.74): "Take the sum of a and b and
+    # multiply it by c" is written as `"a + b" * c` (broken JSON) or `a + b`; "How many groups of b can be made
+    # from a?" gets a reversed or multiplied expression; "Express a meters in centimeters" gets * 1000; "a tables
+    # with b on each, and c on the floor" drops or subtracts c. More steps did not fit the time on this CPU
+    # (64 steps already take ~19 min); that 227-frame run had 0.93 tool calls, so the 174 frames are shipped.
     assert after["tool_call_rate"] >= 0.9 and after["malformed_call_rate"] <= 0.1
-    assert after["accuracy"] >= 0.4 and after["accuracy"] >= before["accuracy"] + 0.3
+    assert after["accuracy"] >= 0.65 and after["accuracy"] >= before["accuracy"] + 0.5
