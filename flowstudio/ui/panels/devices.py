@@ -129,8 +129,20 @@ class DevicesPanel(QWidget):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
-        self.poll()
-        self.timer.start()
+        # A dock tab behind another counts as visible but has nothing on screen: poll only when the panel can
+        # be seen (the window also calls `set_shown` when its tab is raised). The first read imports NVML.
+        QTimer.singleShot(0, lambda: self.set_shown(self.on_screen()))
+
+    def on_screen(self) -> bool:
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
+    def set_shown(self, shown: bool) -> None:
+        """Poll every `poll_ms` while the panel is on screen, not while its tab is behind another."""
+        if shown and not self.timer.isActive():
+            self.poll()
+            self.timer.start()
+        elif not shown:
+            self.timer.stop()
 
     def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
         self.timer.stop()

@@ -106,6 +106,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.devices = DevicesPanel(self.run_bridge, parent=self)
         self._add_dock("devices", "Devices", self.devices, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.docks["inspector"], self.docks["devices"])
+        self.docks["devices"].visibilityChanged.connect(self.devices.set_shown)
         self.dataset_preview = DatasetPreviewPanel(self.controller, parent=self)
         self._add_dock("dataset_preview", "Dataset", self.dataset_preview, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.docks["inspector"], self.docks["dataset_preview"])

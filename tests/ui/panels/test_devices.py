@@ -81,3 +81,14 @@ def test_free_memory_empties_the_warm_workers(window, qtbot):
     assert engine.worker_pids == []
     third = _run(window, qtbot).summary["nodes"]["w"]["outputs"]["info"]
     assert not third["warm"]  # the model was really unloaded: loaded again
+
+
+def test_the_panel_reads_the_gpus_only_while_its_tab_is_in_front(window, qtbot):
+    """Behind the Inspector tab it never polls (the first read imports NVML); raising its tab starts it."""
+    qtbot.wait(100)
+    assert window.devices.report is None and not window.devices.timer.isActive()
+    window.docks["devices"].raise_()
+    qtbot.waitUntil(lambda: window.devices.report is not None, timeout=10_000)
+    assert window.devices.timer.isActive()
+    window.docks["inspector"].raise_()
+    qtbot.waitUntil(lambda: not window.devices.timer.isActive(), timeout=5_000)
