@@ -31,7 +31,6 @@ __all__ = [
     "RunContext", "TextField", "UnknownNodeTypeError", "default_registry", "load_flow", "parse_flow", "save_flow",
     "validate_flow",
 ]
-assert sorted(__all__) == sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

@@ -92,3 +92,27 @@ def test_port_values_read_by_attribute_even_when_named_like_a_mapping_method():
     assert dict(inputs) == {"values": [1, 2], "model": "m"}
     with pytest.raises(AttributeError, match="no input port named 'lora'"):
         _ = inputs.lora
+
+
+def test_a_lazy_registry_loads_on_first_use_only():
+    from flowstudio.core.registry import NodeRegistry
+
+    calls = []
+    registry = NodeRegistry(loader=lambda r: calls.append(r.register(Node_for_test())))
+    assert not registry.loaded and (registry or None) is registry and not calls  # truthy without loading
+    assert "test.lazy" in registry and registry.loaded and len(calls) == 1
+    assert len(registry) == 1 and len(calls) == 1  # loaded once
+    assert NodeRegistry()  # an empty registry is still a registry: `registry or default` keeps it
+
+
+def test_the_core_exports_every_name_it_lists():
+    import flowstudio.core as core
+
+    assert sorted(core.__all__) == sorted(core._WHERE)
+    assert all(getattr(core, name) is not None for name in core.__all__)
+
+
+def Node_for_test():  # noqa: N802 - a class factory
+    from flowstudio.core.node import Node
+
+    return type("Lazy", (Node,), {"type": "test.lazy", "title": "Lazy", "__module__": __name__})
